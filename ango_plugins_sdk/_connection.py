@@ -1,0 +1,240 @@
+"""The plugin's side of a hub connection: dial out, say hello, heartbeat, reconnect.
+
+One `HubConnection` lives as long as the plugin process. Each successful dial is a
+session (welcome -> hello -> frames until the socket closes); between sessions it
+waits a jittered, capped, exponential delay. Jobs outlive sessions: the runner keeps
+running them and holds their outcomes until the hub acknowledges them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import logging
+import os
+import socket
+from typing import Protocol
+
+from ango_plugins_sdk._transport import Channel, ChannelClosed, HandshakeRejected, Transport
+from ango_plugins_sdk._version import __version__
+from ango_plugins_sdk.protocol import (
+    DEFAULT_MAX_MESSAGE_SIZE,
+    Ack,
+    Backoff,
+    Cancel,
+    CloseCode,
+    Error,
+    ErrorCode,
+    Heartbeat,
+    Hello,
+    Job,
+    JobRef,
+    PluginMessage,
+    ProtocolError,
+    Welcome,
+    decode,
+    encode,
+)
+
+log = logging.getLogger("ango_plugins_sdk")
+
+WELCOME_TIMEOUT = 10.0
+"""Seconds to wait for the hub's `welcome` after the upgrade."""
+
+
+class PluginStopped(Exception):
+    """The hub ended this plugin for good: retrying cannot help (bad secret, deleted)."""
+
+
+class Sender(Protocol):
+    async def __call__(self, message: PluginMessage) -> None: ...
+
+
+class JobHandler(Protocol):
+    """What the connection needs from the job side of the SDK."""
+
+    def held_jobs(self) -> list[JobRef]:
+        """Jobs running or holding an un-acked outcome: named in hello and heartbeats."""
+        ...
+
+    async def attach(self, send: Sender, max_message_size: int) -> None:
+        """A session is up: (re)send what waits for the hub through `send`."""
+        ...
+
+    def detach(self) -> None:
+        """The session ended: hold outcomes until the next one."""
+        ...
+
+    async def on_message(self, message: Job | Cancel | Ack) -> None: ...
+
+    async def shutdown(self, send: Sender | None) -> None:
+        """The process is stopping: hand back or finish what it holds."""
+        ...
+
+
+def websocket_url(host: str) -> str:
+    """ws(s)://.../ws/plugin from the hub's http(s) base URL."""
+    host = host.rstrip("/")
+    if host.startswith("https://"):
+        return "wss://" + host.removeprefix("https://") + "/ws/plugin"
+    if host.startswith("http://"):
+        return "ws://" + host.removeprefix("http://") + "/ws/plugin"
+    if host.startswith(("ws://", "wss://")):
+        return host if host.endswith("/ws/plugin") else host + "/ws/plugin"
+    raise ValueError(f"hub URL must start with http:// or https://, got {host!r}")
+
+
+class HubConnection:
+    def __init__(
+        self,
+        *,
+        plugin_id: str,
+        secret: str,
+        host: str,
+        plugin_version: str,
+        capacity: int,
+        jobs: JobHandler,
+        transport: Transport,
+        backoff: Backoff,
+    ) -> None:
+        self._url = websocket_url(host)
+        credentials = base64.b64encode(f"{plugin_id}:{secret}".encode()).decode("ascii")
+        self._headers = {"Authorization": f"Basic {credentials}"}
+        self._plugin_id = plugin_id
+        self._plugin_version = plugin_version
+        self._capacity = capacity
+        self._jobs = jobs
+        self._transport = transport
+        self._backoff = backoff
+        self.connected = asyncio.Event()
+        """Set while a session is up (after hello); tests and callers may wait on it."""
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Keep a session up until `stop` is set. Raises `PluginStopped` when retrying is futile."""
+        attempt = 0
+        while not stop.is_set():
+            established = False
+            try:
+                channel = await self._transport.connect(
+                    self._url, headers=self._headers, max_size=4 * DEFAULT_MAX_MESSAGE_SIZE
+                )
+            except HandshakeRejected as exc:
+                if exc.status in (401, 403):
+                    raise PluginStopped(
+                        f"the hub refused plugin {self._plugin_id} (HTTP {exc.status}): "
+                        f"{_error_text(exc.body)}; check PLUGIN_ID and PLUGIN_SECRET"
+                    ) from None
+                log.warning("the hub refused the connection: HTTP %s", exc.status)
+            except Exception as exc:  # any failure to dial is retried, whatever its kind
+                log.warning("cannot reach the hub at %s: %s", self._url, exc or type(exc).__name__)
+            else:
+                established = await self._session(channel, stop)
+            if stop.is_set():
+                break
+            if established:
+                attempt = 0
+            delay = self._backoff.delay(attempt)
+            attempt += 1
+            log.info("reconnecting in %.2fs", delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+        await self._jobs.shutdown(None)
+
+    async def _session(self, channel: Channel, stop: asyncio.Event) -> bool:
+        """One connection; True if it got as far as hello (so the backoff starts over)."""
+        try:
+            welcome = await self._handshake(channel)
+        except (ChannelClosed, ProtocolError, TimeoutError) as exc:
+            self._raise_if_final(exc)
+            log.warning("handshake with the hub failed: %s", exc)
+            with contextlib.suppress(Exception):
+                await channel.close(CloseCode.PROTOCOL_ERROR, "handshake failed")
+            return False
+
+        async def send(message: PluginMessage) -> None:
+            await channel.send(encode(message))
+
+        log.info("connected to %s as connection %s", self._url, welcome.connection_id)
+        self.connected.set()
+        await self._jobs.attach(send, welcome.max_message_size)
+        tasks = [
+            asyncio.create_task(self._receive(channel, welcome.max_message_size)),
+            asyncio.create_task(self._heartbeat(channel, welcome.heartbeat_interval)),
+            asyncio.create_task(stop.wait()),
+        ]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            if tasks[2] in done:
+                await self._jobs.shutdown(send)
+                await channel.close(CloseCode.NORMAL, "plugin stopping")
+            for task in done:
+                error = None if task.cancelled() else task.exception()
+                if error is None:
+                    continue
+                self._raise_if_final(error)
+                if not isinstance(error, ChannelClosed):
+                    raise error
+                log.warning("disconnected from the hub: %s", error)
+        finally:
+            self.connected.clear()
+            self._jobs.detach()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        return True
+
+    async def _handshake(self, channel: Channel) -> Welcome:
+        message = decode(await asyncio.wait_for(channel.recv(), WELCOME_TIMEOUT))
+        if not isinstance(message, Welcome):
+            raise ProtocolError(
+                ErrorCode.UNEXPECTED_MESSAGE, f"expected 'welcome', got {message.type!r}"
+            )
+        hello = Hello(
+            sdk_version=__version__,
+            plugin_version=self._plugin_version,
+            hostname=socket.gethostname()[:255],
+            pid=os.getpid(),
+            capacity=self._capacity,
+            jobs=self._jobs.held_jobs(),
+        )
+        await channel.send(encode(hello))
+        return message
+
+    async def _receive(self, channel: Channel, max_size: int) -> None:
+        while True:
+            frame = await channel.recv()
+            try:
+                message = decode(frame, max_size=max_size)
+            except ProtocolError as exc:
+                log.warning("ignoring a bad frame from the hub: %s", exc)
+                continue
+            if isinstance(message, Job | Cancel | Ack):
+                await self._jobs.on_message(message)
+            elif isinstance(message, Error):
+                log.error("the hub reports %s: %s", message.code, message.message)
+            else:
+                log.warning("ignoring unexpected %r message from the hub", message.type)
+
+    async def _heartbeat(self, channel: Channel, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            await channel.send(encode(Heartbeat(jobs=self._jobs.held_jobs())))
+
+    @staticmethod
+    def _raise_if_final(exc: BaseException) -> None:
+        if isinstance(exc, ChannelClosed) and exc.code in set(CloseCode):
+            code = CloseCode(exc.code)
+            if code.is_final:
+                raise PluginStopped(
+                    f"the hub closed the connection for good: {code.name} ({exc.reason})"
+                )
+
+
+def _error_text(body: str) -> str:
+    """The message of a hub JSON error body, or the raw body."""
+    try:
+        return str(json.loads(body)["error"]["message"])
+    except (ValueError, KeyError, TypeError):
+        return body.strip() or "no reason given"

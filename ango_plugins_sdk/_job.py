@@ -1,0 +1,129 @@
+"""What a callback receives: the job, its config, a logger, progress and cancellation."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel
+
+from ango_plugins_sdk.protocol import JobType, LogRecord
+
+ConfigT = TypeVar("ConfigT")
+
+_LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
+_local_log = logging.getLogger("ango_plugins_sdk.job")
+
+
+class JobEvents:
+    """Where a job's logs and progress go; the runner implements it on the event loop."""
+
+    def log(self, record: LogRecord) -> None:
+        raise NotImplementedError
+
+    def progress(self, current: float, total: float | None, message: str | None) -> None:
+        raise NotImplementedError
+
+
+class _StreamToHub(logging.Handler):
+    def __init__(self, events: JobEvents) -> None:
+        super().__init__(logging.DEBUG)
+        self._events = events
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage()
+            if record.exc_info:
+                message += "\n" + "".join(traceback.format_exception(*record.exc_info)).rstrip()
+            level = record.levelname if record.levelname in _LEVELS else "INFO"
+            fields = getattr(record, "fields", None)
+            self._events.log(
+                LogRecord(
+                    level=level,
+                    message=message,
+                    fields=fields if isinstance(fields, dict) else {},
+                    time=record.created,
+                )
+            )
+        except Exception:  # a logging handler must never raise into user code
+            self.handleError(record)
+
+
+class BaseJob(Generic[ConfigT]):
+    """A job as a callback sees it. Subclasses add what their job type carries."""
+
+    job_type: JobType
+
+    def __init__(
+        self,
+        *,
+        id: str,
+        attempt: int,
+        config: ConfigT,
+        operation: str | None,
+        input: dict[str, Any],
+        timeout_s: float | None,
+        events: JobEvents,
+    ) -> None:
+        self.id = id
+        self.attempt = attempt
+        """1 on the first run; higher when the hub re-runs the job after a lost attempt."""
+        self.config = config
+        self.operation = operation
+        self.input = input
+        self.timeout_s = timeout_s
+        self.started_at = time.monotonic()
+        self._events = events
+        self._cancelled = threading.Event()
+        # An unregistered Logger: one per job, freed with the job (getLogger would keep it).
+        self.logger = logging.Logger(f"ango_plugins_sdk.job.{id}")
+        self.logger.addHandler(_StreamToHub(events))
+        self.logger.addHandler(_ForwardLocally())
+
+    @property
+    def cancelled(self) -> bool:
+        """True once the hub asked to cancel this job; long sync callbacks should check it."""
+        return self._cancelled.is_set()
+
+    def wait_cancelled(self, timeout: float | None = None) -> bool:
+        """Block up to `timeout` seconds for a cancel; True if cancelled."""
+        return self._cancelled.wait(timeout)
+
+    def progress(
+        self, current: float, total: float | None = None, message: str | None = None
+    ) -> None:
+        """Report progress; cheap to call often (the SDK sends at most a few updates a second)."""
+        if current < 0 or (total is not None and total <= 0):
+            raise ValueError("progress needs current >= 0 and total > 0")
+        self._events.progress(float(current), None if total is None else float(total), message)
+
+    def _cancel(self) -> None:
+        self._cancelled.set()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(id={self.id!r}, attempt={self.attempt})"
+
+
+class _ForwardLocally(logging.Handler):
+    """Also show job logs in the plugin's own console, through the SDK's logger."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        _local_log.handle(record)
+
+
+class CustomJob(BaseJob[ConfigT]):
+    """A generic job: config (and optional input) in, JSON out."""
+
+    job_type = JobType.CUSTOM
+
+
+JobFactory = Callable[..., BaseJob[Any]]
+
+
+def parse_config(config: dict[str, Any], model: type[BaseModel] | None) -> Any:
+    """The job's config, validated into the plugin's model when it declares one."""
+    return config if model is None else model.model_validate(config)

@@ -1,0 +1,293 @@
+"""Runs jobs: calls the callback, streams logs and progress, keeps outcomes until acked.
+
+Everything here runs on the event loop except sync callbacks, which run in a pool of
+`concurrency` threads so that they can never block heartbeats. Logs and progress
+from those threads hop onto the loop with `call_soon_threadsafe`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import logging
+import traceback
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from ango_plugins_sdk._connection import Sender
+from ango_plugins_sdk._job import BaseJob, CustomJob, JobEvents, parse_config
+from ango_plugins_sdk._plugins import Plugin
+from ango_plugins_sdk.protocol import (
+    DEFAULT_MAX_MESSAGE_SIZE,
+    Accepted,
+    Ack,
+    Cancel,
+    Failed,
+    Job,
+    JobError,
+    JobRef,
+    JobType,
+    Log,
+    LogRecord,
+    Progress,
+    Release,
+    Result,
+    encode,
+)
+
+log = logging.getLogger("ango_plugins_sdk")
+
+FLUSH_INTERVAL = 0.2
+"""Seconds between sends of buffered logs and the latest progress of each job."""
+LOG_BATCH = 200
+"""Most log records in one `log` message."""
+SHUTDOWN_GRACE = 10.0
+"""Seconds running jobs get to finish when the process is asked to stop."""
+
+Key = tuple[str, int]
+Outcome = Result | Failed
+
+
+@dataclass(eq=False)
+class _Running:
+    job: BaseJob[Any]
+    is_async: bool
+    task: asyncio.Task[None] | None = None
+    logs: list[LogRecord] = field(default_factory=list)
+    progress: Progress | None = None
+    released: bool = False
+
+
+class _Events(JobEvents):
+    """A job's logs and progress, carried from any thread onto the loop."""
+
+    def __init__(self, runner: JobRunner, key: Key) -> None:
+        self._runner = runner
+        self._key = key
+        self._loop = asyncio.get_running_loop()
+
+    def log(self, record: LogRecord) -> None:
+        self._loop.call_soon_threadsafe(self._runner.buffer_log, self._key, record)
+
+    def progress(self, current: float, total: float | None, message: str | None) -> None:
+        job_id, attempt = self._key
+        update = Progress(
+            job_id=job_id, attempt=attempt, current=current, total=total, message=message
+        )
+        self._loop.call_soon_threadsafe(self._runner.buffer_progress, self._key, update)
+
+
+class JobRunner:
+    def __init__(self, plugin: Plugin, *, job_classes: dict[JobType, type[BaseJob[Any]]]) -> None:
+        self._plugin = plugin
+        self._job_class = job_classes.get(plugin.job_type, CustomJob)
+        self._threads = ThreadPoolExecutor(
+            max_workers=plugin.concurrency, thread_name_prefix="plugin-job"
+        )
+        self._slots = asyncio.Semaphore(plugin.concurrency)
+        self._running: dict[Key, _Running] = {}
+        self._outbox: dict[Key, Outcome] = {}
+        self._dirty: set[Key] = set()
+        self._send: Sender | None = None
+        self._max_message_size = DEFAULT_MAX_MESSAGE_SIZE
+        self._flusher: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._background: set[asyncio.Task[Any]] = set()
+
+    # --- what the connection calls -------------------------------------------------
+
+    def held_jobs(self) -> list[JobRef]:
+        keys = [*self._running, *(k for k in self._outbox if k not in self._running)]
+        return [JobRef(job_id=job_id, attempt=attempt) for job_id, attempt in keys]
+
+    async def attach(self, send: Sender, max_message_size: int) -> None:
+        self._send = send
+        self._max_message_size = max_message_size
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_periodically())
+        for outcome in list(self._outbox.values()):
+            await self._try_send(outcome)
+
+    def detach(self) -> None:
+        self._send = None
+
+    async def on_message(self, message: Job | Cancel | Ack) -> None:
+        key = (message.job_id, message.attempt)
+        if isinstance(message, Ack):
+            self._outbox.pop(key, None)
+        elif isinstance(message, Cancel):
+            running = self._running.get(key)
+            if running is not None:
+                log.info("job %s: cancel requested (%s)", message.job_id, message.reason)
+                running.job._cancel()
+                if running.is_async and running.task is not None:
+                    running.task.cancel()
+        elif key in self._running or key in self._outbox:
+            pass  # a duplicate delivery of an attempt this process already holds
+        elif self._stopping:
+            await self._try_send(
+                Release(job_id=key[0], attempt=key[1], reason="plugin is shutting down")
+            )
+        else:
+            self._start(message)
+
+    async def shutdown(self, send: Sender | None) -> None:
+        """Let running jobs finish for a while, hand back the rest, then stop the threads."""
+        self._stopping = True
+        tasks = [r.task for r in self._running.values() if r.task is not None]
+        if tasks and send is not None:
+            log.info("waiting up to %.0fs for %d running job(s)", SHUTDOWN_GRACE, len(tasks))
+            await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE)
+        for key, running in list(self._running.items()):
+            running.released = True
+            running.job._cancel()
+            if running.task is not None:
+                running.task.cancel()
+            if send is not None:
+                await self._try_send(
+                    Release(job_id=key[0], attempt=key[1], reason="plugin is shutting down")
+                )
+        if send is not None:
+            await self._flush_all()
+        if self._flusher is not None:
+            self._flusher.cancel()
+        self._threads.shutdown(wait=False, cancel_futures=True)
+
+    # --- running a job --------------------------------------------------------------
+
+    def _start(self, message: Job) -> None:
+        key = (message.job_id, message.attempt)
+        callback = self._plugin.callback
+        is_async = inspect.iscoroutinefunction(callback) or inspect.iscoroutinefunction(
+            getattr(callback, "__call__", None)  # noqa: B004 (async callable objects)
+        )
+        try:
+            config = parse_config(message.config, self._plugin.config_model)
+        except ValidationError as exc:
+            self._outbox[key] = _failed(key, exc, kind="ConfigError", prefix="invalid config: ")
+            self._spawn(self._try_send(self._outbox[key]))
+            return
+        job = self._job_class(
+            id=message.job_id,
+            attempt=message.attempt,
+            config=config,
+            operation=message.operation,
+            input=message.input,
+            timeout_s=message.timeout_s,
+            events=_Events(self, key),
+        )
+        running = _Running(job=job, is_async=is_async)
+        self._running[key] = running
+        running.task = asyncio.create_task(self._execute(key, running), name=f"job-{key[0]}")
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+        """Run a send in the background, keeping a reference so it is not collected mid-way."""
+        task = asyncio.create_task(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _execute(self, key: Key, running: _Running) -> None:
+        await self._try_send(Accepted(job_id=key[0], attempt=key[1]))
+        try:
+            async with self._slots:
+                if running.is_async:
+                    value = await self._plugin.callback(running.job)
+                else:
+                    loop = asyncio.get_running_loop()
+                    value = await loop.run_in_executor(
+                        self._threads, self._plugin.callback, running.job
+                    )
+            outcome: Outcome = self._result(key, value)
+        except asyncio.CancelledError:
+            if running.released:
+                self._running.pop(key, None)
+                return
+            outcome = _failed(key, None, kind="Cancelled", prefix="cancelled by the hub")
+        except Exception as exc:
+            running.job.logger.error("callback failed", exc_info=exc)
+            outcome = _failed(key, exc, kind=type(exc).__name__)
+        await self._flush(key)
+        self._running.pop(key, None)
+        self._outbox[key] = outcome
+        await self._try_send(outcome)
+
+    def _result(self, key: Key, value: Any) -> Outcome:
+        if isinstance(value, BaseModel):
+            value = value.model_dump(mode="json")
+        try:
+            result = Result(job_id=key[0], attempt=key[1], output=value)
+            size = len(encode(result).encode("utf-8"))
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            return _failed(key, exc, kind="InvalidResult", prefix="the result is not JSON: ")
+        if size > self._max_message_size:
+            message = (
+                f"the result is {size} bytes, over the hub's limit of {self._max_message_size}"
+            )
+            return _failed(key, None, kind="ResultTooLarge", prefix=message)
+        return result
+
+    # --- logs and progress ------------------------------------------------------------
+
+    def buffer_log(self, key: Key, record: LogRecord) -> None:
+        running = self._running.get(key)
+        if running is not None:
+            running.logs.append(record)
+            self._dirty.add(key)
+
+    def buffer_progress(self, key: Key, update: Progress) -> None:
+        running = self._running.get(key)
+        if running is not None:
+            running.progress = update
+            self._dirty.add(key)
+
+    async def _flush_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_INTERVAL)
+            await self._flush_all()
+
+    async def _flush_all(self) -> None:
+        for key in list(self._dirty):
+            await self._flush(key)
+
+    async def _flush(self, key: Key) -> None:
+        """Send the job's buffered logs, then its latest progress (best effort)."""
+        self._dirty.discard(key)
+        running = self._running.get(key)
+        if running is None or self._send is None:
+            return
+        messages: list[Log | Progress] = []
+        while running.logs:
+            batch, running.logs = running.logs[:LOG_BATCH], running.logs[LOG_BATCH:]
+            messages.append(Log(job_id=key[0], attempt=key[1], records=batch))
+        if running.progress is not None:
+            messages.append(running.progress)
+            running.progress = None
+        for message in messages:
+            await self._try_send(message)
+
+    async def _try_send(self, message: Any) -> bool:
+        send = self._send
+        if send is None:
+            return False
+        try:
+            await send(message)
+        except Exception as exc:  # the session is ending; outcomes stay in the outbox
+            log.debug("could not send %s: %s", message.type, exc)
+            return False
+        return True
+
+
+def _failed(key: Key, exc: BaseException | None, *, kind: str, prefix: str = "") -> Failed:
+    detail = "" if exc is None else (str(exc) or type(exc).__name__)
+    trace = None if exc is None else "".join(traceback.format_exception(exc))
+    return Failed(
+        job_id=key[0],
+        attempt=key[1],
+        error=JobError(message=f"{prefix}{detail}", kind=kind, retryable=False, traceback=trace),
+    )

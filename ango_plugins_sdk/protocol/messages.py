@@ -1,0 +1,253 @@
+"""Every message of wire protocol v1, as pydantic models.
+
+A message is one JSON object in one WebSocket text frame; its `type` field
+selects the model. Unknown extra fields are ignored so that a newer peer can add
+fields without breaking an older one; unknown `type`s are errors.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic_core import to_json
+
+from .codes import ErrorCode
+from .jobs import JobType
+
+PROTOCOL_VERSION = 1
+
+
+def _check_json(value: Any) -> Any:
+    """Refuse, anywhere inside a free-form value, what a JSON frame cannot carry.
+
+    The JSON parser reads `NaN`, `Infinity` and overflowing literals such as `1e400`
+    as floats (`allow_inf_nan` covers `float` fields only), and `encode` would quietly
+    write them as `null`. Serialising once is fast and also refuses, as a ValueError,
+    lone surrogates and objects with no JSON form; the walk runs only on a textual hit,
+    since the same letters may sit inside a string.
+    """
+    text = to_json(value, inf_nan_mode="constants")
+    if (b"NaN" in text or b"Infinity" in text) and _has_non_finite(value):
+        raise ValueError("NaN and Infinity are not JSON numbers")
+    return value
+
+
+def _has_non_finite(value: Any) -> bool:
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return True
+        if isinstance(item, dict):
+            pending.extend(item.values())
+        elif isinstance(item, list | tuple):
+            pending.extend(item)
+    return False
+
+
+Json = Annotated[Any, AfterValidator(_check_json)]
+"""Any JSON value: no NaN or Infinity, no lone surrogates."""
+JsonObject = Annotated[dict[str, Any], AfterValidator(_check_json)]
+NonEmptyStr = Annotated[str, Field(min_length=1, max_length=200)]
+Attempt = Annotated[int, Field(ge=1)]
+
+
+# Strict: "12" is not an int. Unknown fields are ignored for forward compatibility.
+_CONFIG = ConfigDict(extra="ignore", frozen=True, strict=True, allow_inf_nan=False)
+
+
+class _Message(BaseModel):
+    model_config = _CONFIG
+
+
+class JobRef(BaseModel):
+    """One attempt of one job: the unit the hub's leases and acks are about."""
+
+    model_config = _CONFIG
+
+    job_id: NonEmptyStr
+    attempt: Attempt
+
+
+# --- session --------------------------------------------------------------
+
+
+class Welcome(_Message):
+    """Hub -> plugin, first frame after the upgrade: the settings the hub owns."""
+
+    type: Literal["welcome"] = "welcome"
+    protocol: int = PROTOCOL_VERSION
+    connection_id: NonEmptyStr
+    heartbeat_interval: Annotated[float, Field(gt=0)]
+    lease_ttl: Annotated[float, Field(gt=0)]
+    max_message_size: Annotated[int, Field(gt=0)]
+
+
+class Hello(_Message):
+    """Plugin -> hub, answer to `welcome`: who this process is and what it still holds."""
+
+    type: Literal["hello"] = "hello"
+    protocol: int = PROTOCOL_VERSION
+    sdk_version: NonEmptyStr
+    plugin_version: NonEmptyStr
+    hostname: Annotated[str, Field(max_length=255)]
+    pid: Annotated[int, Field(ge=0)]
+    capacity: Annotated[int, Field(ge=1, le=10_000)]
+    jobs: list[JobRef] = Field(default_factory=list)
+    """Jobs this process is still running or holding an un-acked outcome for."""
+
+
+class Heartbeat(_Message):
+    """Plugin -> hub, every heartbeat interval; renews the leases of the listed jobs."""
+
+    type: Literal["heartbeat"] = "heartbeat"
+    jobs: list[JobRef] = Field(default_factory=list)
+
+
+# --- jobs ------------------------------------------------------------------
+
+
+class Job(_Message):
+    """Hub -> plugin: run this attempt of this job."""
+
+    type: Literal["job"] = "job"
+    job_id: NonEmptyStr
+    attempt: Attempt
+    job_type: JobType
+    operation: str | None = None
+    config: JsonObject = Field(default_factory=dict)
+    input: JsonObject = Field(default_factory=dict)
+    timeout_s: Annotated[float, Field(gt=0)] | None = None
+    """Seconds the hub waits for an outcome. Relative, not a timestamp: clocks differ."""
+
+
+class Accepted(_Message):
+    """Plugin -> hub: this process has taken the job and started it."""
+
+    type: Literal["accepted"] = "accepted"
+    job_id: NonEmptyStr
+    attempt: Attempt
+
+
+class Progress(_Message):
+    """Plugin -> hub: how far the job is."""
+
+    type: Literal["progress"] = "progress"
+    job_id: NonEmptyStr
+    attempt: Attempt
+    current: Annotated[float, Field(ge=0)]
+    total: Annotated[float, Field(gt=0)] | None = None
+    message: Annotated[str, Field(max_length=1000)] | None = None
+
+
+class LogRecord(BaseModel):
+    model_config = _CONFIG
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+    message: str
+    fields: JsonObject = Field(default_factory=dict)
+    time: float
+    """Unix time at which the record was made, in the plugin's clock."""
+
+
+class Log(_Message):
+    """Plugin -> hub: log records of a job, batched."""
+
+    type: Literal["log"] = "log"
+    job_id: NonEmptyStr
+    attempt: Attempt
+    records: Annotated[list[LogRecord], Field(min_length=1)]
+
+
+class Result(_Message):
+    """Plugin -> hub: the job succeeded with this output."""
+
+    type: Literal["result"] = "result"
+    job_id: NonEmptyStr
+    attempt: Attempt
+    output: Json = None
+
+
+class JobError(BaseModel):
+    model_config = _CONFIG
+
+    message: str
+    kind: Annotated[str, Field(max_length=200)] = "Error"
+    """The exception's class name, or another short classification."""
+    retryable: bool = False
+    traceback: str | None = None
+
+
+class Failed(_Message):
+    """Plugin -> hub: the job failed."""
+
+    type: Literal["failed"] = "failed"
+    job_id: NonEmptyStr
+    attempt: Attempt
+    error: JobError
+
+
+class Release(_Message):
+    """Plugin -> hub: this process gives the job back unstarted or unfinished (shutdown)."""
+
+    type: Literal["release"] = "release"
+    job_id: NonEmptyStr
+    attempt: Attempt
+    reason: Annotated[str, Field(max_length=1000)] = ""
+
+
+class Ack(_Message):
+    """Hub -> plugin: the outcome of this attempt is stored; forget it."""
+
+    type: Literal["ack"] = "ack"
+    job_id: NonEmptyStr
+    attempt: Attempt
+
+
+class Cancel(_Message):
+    """Hub -> plugin: stop this job; the hub marks it cancelled after `grace_s` anyway."""
+
+    type: Literal["cancel"] = "cancel"
+    job_id: NonEmptyStr
+    attempt: Attempt
+    grace_s: Annotated[float, Field(ge=0)]
+    reason: str = ""
+
+
+class Error(_Message):
+    """Either side: something the peer sent was wrong. The hub then closes the connection."""
+
+    type: Literal["error"] = "error"
+    code: ErrorCode
+    message: str
+    job_id: str | None = None
+
+
+HubMessage = Welcome | Job | Ack | Cancel | Error
+PluginMessage = Hello | Heartbeat | Accepted | Progress | Log | Result | Failed | Release | Error
+
+Message = Annotated[
+    Welcome
+    | Hello
+    | Heartbeat
+    | Job
+    | Accepted
+    | Progress
+    | Log
+    | Result
+    | Failed
+    | Release
+    | Ack
+    | Cancel
+    | Error,
+    Field(discriminator="type"),
+]
+
+MESSAGE_TYPES: frozenset[str] = frozenset(
+    model.model_fields["type"].default for model in get_args(get_args(Message)[0])
+)
+"""Every `type` value of protocol v1."""
+
+MESSAGE_ADAPTER: TypeAdapter[Message] = TypeAdapter(Message)

@@ -1,0 +1,50 @@
+"""What every API route needs: the caller, the request body, paging."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+from starlette.requests import Request
+
+from hub.runtime import Hub
+from hub.services.accounts import Principal
+from hub.services.errors import Invalid, Unauthenticated
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def hub_of(request: Request) -> Hub:
+    hub: Hub = request.app.state.hub
+    return hub
+
+
+async def caller(request: Request) -> Principal:
+    """The principal behind `Authorization: Bearer <api_key>`."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("send an API key as 'Authorization: Bearer <api_key>'")
+    return await hub_of(request).accounts.authenticate_api_key(token.strip())
+
+
+async def json_body(request: Request, model: type[Model]) -> Model:
+    """The body validated into `model`; not JSON, or not an object, is a clear 422."""
+    try:
+        data: Any = await request.json()
+    except ValueError:
+        raise Invalid("request body must be JSON") from None
+    if not isinstance(data, dict):
+        raise Invalid("request body must be a JSON object")
+    return model.model_validate(data)
+
+
+def page_args(request: Request) -> tuple[str | None, int]:
+    """(cursor, limit) from ?cursor=&limit=."""
+    raw_limit = request.query_params.get("limit", "50")
+    try:
+        limit = int(raw_limit)
+    except ValueError:
+        raise Invalid(f"limit must be an integer, got {raw_limit!r}") from None
+    if not 1 <= limit <= 200:
+        raise Invalid("limit must be between 1 and 200")
+    return request.query_params.get("cursor") or None, limit

@@ -1,0 +1,46 @@
+"""The ASGI application."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+
+from hub.api import plugins as plugin_routes
+from hub.api.errors import EXCEPTION_HANDLERS
+from hub.gateway.endpoint import plugin_socket
+from hub.runtime import Hub
+from hub.settings import Settings
+
+
+async def healthz(request: Request) -> Response:
+    hub: Hub = request.app.state.hub
+    return JSONResponse({"status": "ok", "live_connections": len(hub.live.all_connections())})
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    hub = Hub(settings or Settings.from_env())
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        await hub.start()
+        try:
+            yield
+        finally:
+            await hub.stop()
+
+    app = Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            WebSocketRoute("/ws/plugin", plugin_socket),
+            Mount("/api/v1", routes=plugin_routes.routes),
+        ],
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=lifespan,
+    )
+    app.state.hub = hub
+    return app

@@ -1,0 +1,44 @@
+"""GET /ws/plugin: credentials are checked before the upgrade."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.responses import JSONResponse
+from starlette.websockets import WebSocket
+
+from hub.gateway.auth import parse_basic_auth
+from hub.gateway.session import PluginSession
+from hub.runtime import Hub
+
+log = logging.getLogger("hub.gateway")
+
+
+async def plugin_socket(websocket: WebSocket) -> None:
+    hub: Hub = websocket.app.state.hub
+    credentials = parse_basic_auth(websocket.headers.get("authorization"))
+    if credentials is None:
+        await _deny(websocket, "send 'Authorization: Basic base64(plugin_id:secret)'")
+        return
+    plugin_id, secret = credentials
+    plugin = await hub.plugins.authenticate(plugin_id, secret)
+    if plugin is None:
+        # The plugin id is safe to log; the secret never is.
+        log.warning("refused plugin %s from %s: wrong id or secret", plugin_id, _peer(websocket))
+        await _deny(websocket, "unknown plugin id or wrong secret")
+        return
+    await PluginSession(websocket, hub, plugin.id).run()
+
+
+async def _deny(websocket: WebSocket, message: str) -> None:
+    response = JSONResponse(
+        {"error": {"code": "unauthenticated", "message": message}},
+        status_code=401,
+        headers={"WWW-Authenticate": 'Basic realm="plugin-hub"'},
+    )
+    await websocket.send_denial_response(response)
+
+
+def _peer(websocket: WebSocket) -> str:
+    client = websocket.client
+    return f"{client.host}:{client.port}" if client else "unknown"

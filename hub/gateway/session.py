@@ -1,0 +1,186 @@
+"""One plugin connection, from the upgrade to the close.
+
+The session owns the socket: it says `welcome`, waits for `hello`, registers the
+connection as live, then feeds every frame to the job engine until the socket
+closes, a frame breaks the protocol, or heartbeats stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from pydantic import BaseModel
+from starlette.websockets import WebSocket, WebSocketState
+
+from ango_plugins_sdk.protocol import (
+    PROTOCOL_VERSION,
+    CloseCode,
+    ErrorCode,
+    Heartbeat,
+    Hello,
+    ProtocolError,
+    Welcome,
+    decode,
+    encode,
+)
+from hub.runtime import Hub
+from hub.security import new_id
+from hub.services.live import LiveConnection
+
+log = logging.getLogger("hub.gateway")
+
+
+class _Closed(Exception):
+    """The peer closed the socket."""
+
+
+class PluginSession:
+    def __init__(self, websocket: WebSocket, hub: Hub, plugin_id: str) -> None:
+        self._ws = websocket
+        self._hub = hub
+        self._settings = hub.settings
+        self.plugin_id = plugin_id
+        self.id = new_id()
+        self._send_lock = asyncio.Lock()
+        self._closing = False
+
+    async def run(self) -> None:
+        await self._ws.accept()
+        await self.send(
+            Welcome(
+                connection_id=self.id,
+                heartbeat_interval=self._settings.heartbeat_interval,
+                lease_ttl=self._settings.lease_ttl,
+                max_message_size=self._settings.max_message_size,
+            )
+        )
+        try:
+            hello = await self._receive_hello()
+        except _Closed:
+            return
+        if hello is None:
+            return
+        connection = LiveConnection(
+            id=self.id,
+            plugin_id=self.plugin_id,
+            sdk_version=hello.sdk_version,
+            plugin_version=hello.plugin_version,
+            hostname=hello.hostname,
+            pid=hello.pid,
+            capacity=hello.capacity,
+            close=self.close,
+            send=self.send,
+        )
+        self._hub.live.add(connection)
+        log.info(
+            "plugin %s connected: connection %s from %s pid %s (plugin %s, sdk %s, capacity %d)",
+            self.plugin_id,
+            self.id,
+            hello.hostname,
+            hello.pid,
+            hello.plugin_version,
+            hello.sdk_version,
+            hello.capacity,
+        )
+        try:
+            await self._hub.jobs.connection_opened(connection, hello.jobs)
+            await self._serve(connection)
+        finally:
+            self._hub.live.remove(connection)
+            await self._hub.jobs.connection_closed(connection)
+            log.info("plugin %s disconnected: connection %s", self.plugin_id, self.id)
+
+    async def _receive_hello(self) -> Hello | None:
+        try:
+            message = decode(
+                await asyncio.wait_for(self._receive_frame(), self._settings.hello_timeout),
+                max_size=self._settings.max_message_size,
+            )
+        except TimeoutError:
+            await self.close(CloseCode.HELLO_TIMEOUT, "no hello received in time")
+            return None
+        except ProtocolError as exc:
+            await self._reject(exc)
+            return None
+        if not isinstance(message, Hello):
+            await self._reject(
+                ProtocolError(
+                    ErrorCode.UNEXPECTED_MESSAGE, f"expected 'hello', got {message.type!r}"
+                )
+            )
+            return None
+        if message.protocol != PROTOCOL_VERSION:
+            await self._reject(
+                ProtocolError(
+                    ErrorCode.UNSUPPORTED_PROTOCOL,
+                    f"hub speaks protocol {PROTOCOL_VERSION}, plugin sent {message.protocol}",
+                )
+            )
+            return None
+        return message
+
+    async def _serve(self, connection: LiveConnection) -> None:
+        # Any frame proves the process is alive; silence past the timeout means it is not.
+        timeout = self._settings.heartbeat_timeout
+        while True:
+            try:
+                frame = await asyncio.wait_for(self._receive_frame(), timeout)
+            except TimeoutError:
+                log.warning(
+                    "plugin %s connection %s: no heartbeat for %.1fs, closing",
+                    self.plugin_id,
+                    self.id,
+                    timeout,
+                )
+                await self.close(CloseCode.HEARTBEAT_TIMEOUT, "heartbeat timeout")
+                return
+            except _Closed:
+                return
+            connection.saw_heartbeat()
+            try:
+                message = decode(frame, max_size=self._settings.max_message_size)
+                if isinstance(message, Hello):
+                    raise ProtocolError(ErrorCode.UNEXPECTED_MESSAGE, "'hello' was already sent")
+                if isinstance(message, Heartbeat):
+                    await self._hub.jobs.heartbeat(connection, message.jobs)
+                else:
+                    await self._hub.jobs.handle(connection, message)
+            except ProtocolError as exc:
+                await self._reject(exc)
+                return
+
+    async def _receive_frame(self) -> str | bytes:
+        message = await self._ws.receive()
+        if message["type"] == "websocket.disconnect":
+            raise _Closed
+        text = message.get("text")
+        return text if text is not None else message.get("bytes") or b""
+
+    async def _reject(self, error: ProtocolError) -> None:
+        """Tell the plugin what was wrong, log one line, close with the documented code."""
+        log.warning(
+            "plugin %s connection %s: %s: %s", self.plugin_id, self.id, error.code, error.message
+        )
+        await self.send(error.to_message())
+        await self.close(error.code.close_code, error.code.value)
+
+    async def send(self, message: BaseModel) -> None:
+        """Send one message; a closed socket is not an error (the session is ending)."""
+        if self._closing:
+            return
+        async with self._send_lock:
+            try:
+                await self._ws.send_text(encode(message))
+            except (RuntimeError, OSError):
+                self._closing = True
+
+    async def close(self, code: CloseCode, reason: str) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        async with self._send_lock:
+            if self._ws.application_state != WebSocketState.DISCONNECTED:
+                with contextlib.suppress(RuntimeError, OSError):
+                    await self._ws.close(int(code), reason)

@@ -1,0 +1,95 @@
+"""Which plugin processes are connected right now. In memory: never a row per heartbeat.
+
+The gateway registers each connection with a `close` callback; services ask who is
+live and may close a plugin's connections (secret rotated, plugin deleted) without
+knowing anything about WebSockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from pydantic import BaseModel
+
+from ango_plugins_sdk.protocol import CloseCode
+
+Closer = Callable[[CloseCode, str], Awaitable[None]]
+Sender = Callable[[BaseModel], Awaitable[None]]
+
+
+@dataclass(eq=False, slots=True)
+class LiveConnection:
+    id: str
+    plugin_id: str
+    sdk_version: str
+    plugin_version: str
+    hostname: str
+    pid: int
+    capacity: int
+    close: Closer
+    send: Sender
+    connected_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    last_heartbeat_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    last_seen_monotonic: float = field(default_factory=time.monotonic)
+    running: int = 0
+    """Jobs this connection holds now; the dispatcher keeps it up to date."""
+
+    def saw_heartbeat(self) -> None:
+        self.last_heartbeat_at = datetime.now(UTC)
+        self.last_seen_monotonic = time.monotonic()
+
+
+class LiveRegistry:
+    def __init__(self) -> None:
+        self._by_plugin: dict[str, dict[str, LiveConnection]] = {}
+        self._changed = asyncio.Event()
+
+    def add(self, connection: LiveConnection) -> None:
+        self._by_plugin.setdefault(connection.plugin_id, {})[connection.id] = connection
+        self._notify()
+
+    def remove(self, connection: LiveConnection) -> None:
+        connections = self._by_plugin.get(connection.plugin_id, {})
+        if connections.pop(connection.id, None) is not None:
+            if not connections:
+                del self._by_plugin[connection.plugin_id]
+            self._notify()
+
+    def connections(self, plugin_id: str) -> list[LiveConnection]:
+        return list(self._by_plugin.get(plugin_id, {}).values())
+
+    def is_live(self, plugin_id: str) -> bool:
+        return plugin_id in self._by_plugin
+
+    def live_plugin_ids(self) -> set[str]:
+        return set(self._by_plugin)
+
+    def all_connections(self) -> list[LiveConnection]:
+        return [c for conns in self._by_plugin.values() for c in conns.values()]
+
+    async def disconnect(self, plugin_id: str, code: CloseCode, reason: str) -> int:
+        """Close every connection of a plugin; returns how many there were."""
+        connections = self.connections(plugin_id)
+        await asyncio.gather(*(c.close(code, reason) for c in connections))
+        return len(connections)
+
+    async def disconnect_all(self, code: CloseCode, reason: str) -> None:
+        await asyncio.gather(*(c.close(code, reason) for c in self.all_connections()))
+
+    async def wait_changed(self, max_wait: float) -> bool:
+        """Wait until a connection comes or goes; False if `max_wait` seconds pass first."""
+        changed = self._changed
+        try:
+            await asyncio.wait_for(changed.wait(), max_wait)
+        except TimeoutError:
+            return False
+        return True
+
+    def _notify(self) -> None:
+        # Wake everyone waiting on the current event, and start a fresh one.
+        self._changed.set()
+        self._changed = asyncio.Event()

@@ -1,0 +1,177 @@
+"""Plugins: registration, settings, secrets."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import jsonschema
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy import select
+
+from ango_plugins_sdk.protocol import CloseCode, JobType
+from hub.security import hash_token, new_plugin_secret, token_matches
+from hub.services.errors import Invalid, NotFound
+from hub.services.live import LiveRegistry
+from hub.store import Plugin, Store, utcnow
+
+MAX_PAGE_SIZE = 200
+
+
+def _http_url(value: str) -> str:
+    if value and not value.startswith(("https://", "http://")):
+        raise ValueError("banner_url must be an http(s) URL")
+    return value
+
+
+def _unique(value: list[str]) -> list[str]:
+    if len(set(value)) != len(value):
+        raise ValueError("class_names must be unique")
+    return value
+
+
+def _json_schema(value: dict[str, Any]) -> dict[str, Any]:
+    try:
+        jsonschema.Draft202012Validator.check_schema(value)
+    except jsonschema.SchemaError as exc:
+        raise ValueError(f"config_schema is not a valid JSON Schema: {exc.message}") from None
+    return value
+
+
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+Description = Annotated[str, Field(max_length=2_000)]
+Details = Annotated[str, Field(max_length=100_000)]
+BannerUrl = Annotated[str, Field(max_length=2_000), AfterValidator(_http_url)]
+ClassNames = Annotated[list[Name], AfterValidator(_unique)]
+ConfigSchema = Annotated[dict[str, Any], AfterValidator(_json_schema)]
+
+
+class PluginCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: Name
+    type: JobType
+    description: Description = ""
+    details: Details = ""
+    banner_url: BannerUrl = ""
+    class_names: ClassNames = []
+    public: bool = False
+    listed: bool = False
+    default_config: dict[str, Any] = {}
+    config_schema: ConfigSchema | None = None
+
+    @model_validator(mode="after")
+    def _default_config_fits_schema(self) -> PluginCreate:
+        check_config(self.config_schema, self.default_config, what="default_config")
+        return self
+
+
+class PluginUpdate(BaseModel):
+    """A partial update: only the fields given change. The type is fixed at creation."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: Name | None = None
+    description: Description | None = None
+    details: Details | None = None
+    banner_url: BannerUrl | None = None
+    class_names: ClassNames | None = None
+    public: bool | None = None
+    listed: bool | None = None
+    default_config: dict[str, Any] | None = None
+    config_schema: ConfigSchema | None = None
+
+
+def check_config(schema: dict[str, Any] | None, config: dict[str, Any], *, what: str) -> None:
+    """Raise `Invalid` naming the first problem if `config` does not fit `schema`."""
+    if schema is None:
+        return
+    error = jsonschema.exceptions.best_match(
+        jsonschema.Draft202012Validator(schema).iter_errors(config)
+    )
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "(root)"
+        raise Invalid(
+            f"{what} does not match the plugin's config schema at {where}: {error.message}"
+        )
+
+
+class PluginService:
+    def __init__(self, store: Store, live: LiveRegistry) -> None:
+        self._store = store
+        self._live = live
+
+    async def create(self, organization_id: str, spec: PluginCreate) -> tuple[Plugin, str]:
+        """A new plugin and its secret. The secret is returned once and stored only hashed."""
+        secret = new_plugin_secret()
+        plugin = Plugin(
+            organization_id=organization_id, secret_hash=hash_token(secret), **spec.model_dump()
+        )
+        async with self._store.write() as session:
+            session.add(plugin)
+        return plugin, secret
+
+    async def list(
+        self, organization_id: str, *, cursor: str | None = None, limit: int = 50
+    ) -> tuple[list[Plugin], str | None]:
+        """One page of the organization's plugins, newest first, and the next page's cursor."""
+        limit = max(1, min(limit, MAX_PAGE_SIZE))
+        query = select(Plugin).where(Plugin.organization_id == organization_id)
+        if cursor:
+            query = query.where(Plugin.id < cursor)
+        async with self._store.read() as session:
+            rows = list(await session.scalars(query.order_by(Plugin.id.desc()).limit(limit + 1)))
+        next_cursor = rows[limit - 1].id if len(rows) > limit else None
+        return rows[:limit], next_cursor
+
+    async def get(self, organization_id: str, plugin_id: str) -> Plugin:
+        """The plugin, if it belongs to the organization; another's is as good as absent."""
+        async with self._store.read() as session:
+            plugin = await session.get(Plugin, plugin_id)
+        if plugin is None or plugin.organization_id != organization_id:
+            raise NotFound(f"plugin {plugin_id} not found")
+        return plugin
+
+    async def update(self, organization_id: str, plugin_id: str, change: PluginUpdate) -> Plugin:
+        values = change.model_dump(exclude_unset=True)
+        nullable = {"config_schema"}
+        for name, value in values.items():
+            if value is None and name not in nullable:
+                raise Invalid(f"{name} cannot be null")
+        async with self._store.write() as session:
+            plugin = await session.get(Plugin, plugin_id)
+            if plugin is None or plugin.organization_id != organization_id:
+                raise NotFound(f"plugin {plugin_id} not found")
+            for name, value in values.items():
+                setattr(plugin, name, value)
+            check_config(plugin.config_schema, plugin.default_config or {}, what="default_config")
+        return plugin
+
+    async def delete(self, organization_id: str, plugin_id: str) -> None:
+        async with self._store.write() as session:
+            plugin = await session.get(Plugin, plugin_id)
+            if plugin is None or plugin.organization_id != organization_id:
+                raise NotFound(f"plugin {plugin_id} not found")
+            await session.delete(plugin)
+        await self._live.disconnect(plugin_id, CloseCode.PLUGIN_DELETED, "plugin deleted")
+
+    async def rotate_secret(self, organization_id: str, plugin_id: str) -> tuple[Plugin, str]:
+        """A new secret; the old one stops working and its live sessions are closed."""
+        secret = new_plugin_secret()
+        async with self._store.write() as session:
+            plugin = await session.get(Plugin, plugin_id)
+            if plugin is None or plugin.organization_id != organization_id:
+                raise NotFound(f"plugin {plugin_id} not found")
+            plugin.secret_hash = hash_token(secret)
+            plugin.secret_rotated_at = utcnow()
+        await self._live.disconnect(plugin_id, CloseCode.CREDENTIALS_REVOKED, "secret rotated")
+        return plugin, secret
+
+    async def authenticate(self, plugin_id: str, secret: str) -> Plugin | None:
+        """The plugin if `secret` is its current secret, else None. Constant-time compare."""
+        async with self._store.read() as session:
+            plugin = await session.get(Plugin, plugin_id)
+        if plugin is None:
+            # Still hash, so an unknown id costs the same as a wrong secret.
+            token_matches(secret, "0" * 64)
+            return None
+        return plugin if token_matches(secret, plugin.secret_hash) else None
