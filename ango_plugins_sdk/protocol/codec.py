@@ -12,6 +12,9 @@ from .messages import MESSAGE_ADAPTER, Error, Message
 DEFAULT_MAX_MESSAGE_SIZE = 1024 * 1024
 """Bytes in one frame. Bulk data travels over job-scoped HTTP URLs, never the socket."""
 
+MAX_ERROR_TEXT = 500
+"""Characters of an error's message; the rest is cut."""
+
 # pydantic's error types for a frame that fails before any field is looked at.
 _FRAME_ERRORS = {
     "json_invalid": ErrorCode.INVALID_JSON,
@@ -33,10 +36,12 @@ class ProtocolError(Exception):
     """A frame that is not a valid protocol v1 message, with the error code to answer with."""
 
     def __init__(self, code: ErrorCode, message: str, *, job_id: str | None = None) -> None:
+        # Bounded, so an error about a huge bad frame is not itself huge.
+        message = message if len(message) <= MAX_ERROR_TEXT else message[:MAX_ERROR_TEXT] + "..."
         super().__init__(message)
         self.code = code
         self.message = message
-        self.job_id = job_id
+        self.job_id = job_id if job_id is None or len(job_id) <= 200 else None
 
     def to_message(self) -> Error:
         """The `error` message that tells the peer what was wrong."""
