@@ -99,6 +99,8 @@ def _backoff_from_env() -> Backoff:
         return Backoff()
     try:
         maximum = float(raw)
+        return Backoff(initial=min(0.5, maximum), maximum=maximum)
     except ValueError:
-        raise ConfigurationError(f"PLUGIN_RECONNECT_MAX_DELAY={raw!r} is not a number") from None
-    return Backoff(initial=min(0.5, maximum), maximum=maximum)
+        raise ConfigurationError(
+            f"PLUGIN_RECONNECT_MAX_DELAY={raw!r} must be a positive, finite number of seconds"
+        ) from None

@@ -202,7 +202,11 @@ class JobRunner:
                     value = await loop.run_in_executor(
                         self._threads, self._plugin.callback, running.job
                     )
-            outcome: Outcome = self._result(key, value)
+            outcome: Outcome = (
+                _failed(key, None, kind="Cancelled", prefix="stopped after a cancel")
+                if running.job.cancelled
+                else self._result(key, value)
+            )
         except asyncio.CancelledError:
             if running.released:
                 self._running.pop(key, None)
@@ -210,7 +214,8 @@ class JobRunner:
             outcome = _failed(key, None, kind="Cancelled", prefix="cancelled by the hub")
         except Exception as exc:
             running.job.logger.error("callback failed", exc_info=exc)
-            outcome = _failed(key, exc, kind=type(exc).__name__)
+            kind = "Cancelled" if running.job.cancelled else type(exc).__name__
+            outcome = _failed(key, exc, kind=kind)
         await self._flush(key)
         self._running.pop(key, None)
         self._outbox[key] = outcome

@@ -88,6 +88,7 @@ class WebsocketsTransport:
                 open_timeout=self._open_timeout,
                 ping_interval=self._ping_interval,
                 ping_timeout=self._ping_interval,
+                compression=None,  # small JSON frames: deflate costs more than it saves
                 # The SDK has its own reconnect loop with its own backoff.
                 process_exception=lambda exc: exc,
             )

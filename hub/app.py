@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 
+from hub.api import jobs as job_routes
 from hub.api import plugins as plugin_routes
 from hub.api.errors import EXCEPTION_HANDLERS
 from hub.gateway.endpoint import plugin_socket
@@ -19,7 +20,13 @@ from hub.settings import Settings
 
 async def healthz(request: Request) -> Response:
     hub: Hub = request.app.state.hub
-    return JSONResponse({"status": "ok", "live_connections": len(hub.live.all_connections())})
+    return JSONResponse(
+        {
+            "status": "ok",
+            "live_connections": len(hub.live.all_connections()),
+            "active_jobs": hub.jobs.active_count(),
+        }
+    )
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -37,7 +44,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[
             Route("/healthz", healthz),
             WebSocketRoute("/ws/plugin", plugin_socket),
-            Mount("/api/v1", routes=plugin_routes.routes),
+            Mount("/api/v1", routes=[*plugin_routes.routes, *job_routes.routes]),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,

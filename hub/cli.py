@@ -78,6 +78,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         port=args.port,
         # Frames between max_message_size and this get a clear `error` before the 1009 close.
         ws_max_size=settings.max_message_size * 4,
+        # Frames are small JSON; compressing them costs more CPU than it saves bytes.
+        ws_per_message_deflate=False,
         log_level=settings.log_level.lower(),
         lifespan="on",
     )

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 
 from ango_plugins_sdk.protocol import CloseCode
+from hub.jobs.engine import JobEngine
 from hub.services.accounts import AccountService
-from hub.services.jobs import JobEngine
+from hub.services.jobs import JobService
 from hub.services.live import LiveRegistry
 from hub.services.plugins import PluginService
 from hub.settings import Settings
@@ -25,6 +26,7 @@ class Hub:
         self.accounts = AccountService(self.store)
         self.plugins = PluginService(self.store, self.live)
         self.jobs = JobEngine(self.store, self.live, settings)
+        self.job_service = JobService(self.store, self.jobs, self.plugins)
 
     async def start(self) -> None:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)

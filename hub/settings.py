@@ -43,6 +43,24 @@ class Settings:
     lease_ttl: float = _env_field(
         "HUB_LEASE_TTL", 30.0, "Seconds a running job's lease lasts without a heartbeat."
     )
+    accept_timeout: float = _env_field(
+        "HUB_ACCEPT_TIMEOUT", 5.0, "Seconds a plugin has to accept a job before it is re-queued."
+    )
+    max_attempts: int = _env_field(
+        "HUB_MAX_ATTEMPTS",
+        3,
+        "Attempts lost (lease lapsed) or failed retryably before a job fails for good.",
+    )
+    retry_delay: float = _env_field(
+        "HUB_RETRY_DELAY",
+        1.0,
+        "Base delay before a lost attempt runs again; doubles per attempt, full jitter, 60 s cap.",
+    )
+    cancel_grace: float = _env_field(
+        "HUB_CANCEL_GRACE",
+        5.0,
+        "Seconds a running job has to stop after a cancel before the hub marks it cancelled.",
+    )
     hello_timeout: float = _env_field(
         "HUB_HELLO_TIMEOUT", 10.0, "Seconds a new connection has to send `hello`."
     )
@@ -57,9 +75,19 @@ class Settings:
     log_level: str = _env_field("HUB_LOG_LEVEL", "INFO", "Python logging level.")
 
     def __post_init__(self) -> None:
-        for name in ("heartbeat_interval", "lease_ttl", "hello_timeout"):
+        for name in (
+            "heartbeat_interval",
+            "lease_ttl",
+            "hello_timeout",
+            "accept_timeout",
+            "retry_delay",
+        ):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{name} must be > 0, got {getattr(self, name)}")
+        if self.max_attempts < 1:
+            raise SettingsError(f"max_attempts must be >= 1, got {self.max_attempts}")
+        if self.cancel_grace < 0:
+            raise SettingsError(f"cancel_grace must be >= 0, got {self.cancel_grace}")
         if self.heartbeat_timeout_factor <= 1:
             raise SettingsError("heartbeat_timeout_factor must be > 1")
         if self.max_message_size < 1024:

@@ -43,6 +43,7 @@ def plugin_view(request: Request, plugin: Plugin) -> dict[str, Any]:
         "listed": plugin.listed,
         "default_config": plugin.default_config,
         "config_schema": plugin.config_schema,
+        "job_timeout_s": plugin.job_timeout_s,
         "created_at": plugin.created_at.isoformat(),
         "updated_at": plugin.updated_at.isoformat(),
         "secret_rotated_at": plugin.secret_rotated_at.isoformat(),
@@ -61,7 +62,7 @@ async def create_plugin(request: Request) -> Response:
 async def list_plugins(request: Request) -> Response:
     principal = await caller(request)
     cursor, limit = page_args(request)
-    plugins, next_cursor = await hub_of(request).plugins.list(
+    plugins, next_cursor = await hub_of(request).plugins.page(
         principal.organization_id, cursor=cursor, limit=limit
     )
     return JSONResponse({"items": [plugin_view(request, p) for p in plugins], "next": next_cursor})

@@ -1,40 +1,156 @@
-"""The job engine's entry points from the gateway.
-
-Jobs do not exist yet (they arrive with the job engine); until then every job
-message names a job the hub does not know, which is what the protocol says to do.
-"""
+"""Jobs as users see them: submit, read, list, logs, cancel, retry."""
 
 from __future__ import annotations
 
-from ango_plugins_sdk.protocol import ErrorCode, JobRef, Message, ProtocolError
-from hub.services.live import LiveConnection, LiveRegistry
-from hub.settings import Settings
-from hub.store import Store
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from ango_plugins_sdk.protocol import JobStatus, JobType
+from hub.jobs.engine import JobEngine
+from hub.jobs.queue import BATCH, INTERACTIVE, PRIORITIES
+from hub.jobs.state import ActiveJob
+from hub.security import new_id
+from hub.services.accounts import Principal
+from hub.services.errors import Conflict, Invalid, NotFound
+from hub.services.plugins import PluginService, check_config
+from hub.store import Job, JobLog, Store
+
+MAX_JOBS_PER_REQUEST = 1000
+MAX_PAGE_SIZE = 200
+
+# Short, user-facing runs go before bulk work unless the request says otherwise.
+_DEFAULT_PRIORITY = {JobType.FILE_EXPLORER: INTERACTIVE, JobType.MODEL: INTERACTIVE}
 
 
-class JobEngine:
-    def __init__(self, store: Store, live: LiveRegistry, settings: Settings) -> None:
+class JobRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    config: dict[str, Any] | None = None
+    """The plugin's config for this run; the plugin's default config when left out."""
+    input: dict[str, Any] = {}
+    operation: Annotated[str, Field(max_length=100)] | None = None
+    project_id: str | None = None
+    priority: Literal["interactive", "batch"] | None = None
+    timeout_s: Annotated[float, Field(gt=0, le=7 * 24 * 3600)] | None = None
+
+
+class JobBatchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    jobs: Annotated[list[JobRequest], Field(min_length=1, max_length=MAX_JOBS_PER_REQUEST)]
+
+
+JobLike = Job | ActiveJob
+
+
+class JobService:
+    def __init__(self, store: Store, engine: JobEngine, plugins: PluginService) -> None:
         self._store = store
-        self._live = live
-        self._settings = settings
+        self._engine = engine
+        self._plugins = plugins
 
-    async def start(self) -> None:
-        pass
+    async def submit(
+        self, principal: Principal, plugin_id: str, requests: list[JobRequest], *, now: float
+    ) -> list[ActiveJob]:
+        """Validate and store the jobs; they are queued when this returns."""
+        plugin = await self._plugins.get(principal.organization_id, plugin_id)
+        job_type = JobType(plugin.type)
+        jobs = []
+        for index, request in enumerate(requests):
+            config = plugin.default_config if request.config is None else request.config
+            where = "config" if len(requests) == 1 else f"jobs[{index}].config"
+            check_config(plugin.config_schema, config, what=where)
+            job_input = dict(request.input)
+            if request.project_id is not None:
+                job_input["project_id"] = request.project_id
+            priority = (
+                PRIORITIES[request.priority]
+                if request.priority
+                else _DEFAULT_PRIORITY.get(job_type, BATCH)
+            )
+            jobs.append(
+                ActiveJob(
+                    id=new_id(),
+                    organization_id=principal.organization_id,
+                    plugin_id=plugin.id,
+                    created_by=principal.user_id,
+                    type=job_type,
+                    operation=request.operation,
+                    config=config,
+                    input=job_input,
+                    priority=priority,
+                    timeout_s=request.timeout_s or plugin.job_timeout_s,
+                    status=JobStatus.QUEUED,
+                    created_at=now,
+                )
+            )
+        await self._engine.submit(jobs)
+        return jobs
 
-    async def stop(self) -> None:
-        pass
+    async def get(self, principal: Principal, job_id: str) -> JobLike:
+        """The job's freshest state: the engine's while active, else the stored one."""
+        active = self._engine.active(job_id)
+        if active is not None and active.organization_id == principal.organization_id:
+            return active
+        async with self._store.read() as session:
+            row = await session.get(Job, job_id)
+        if row is None or row.organization_id != principal.organization_id:
+            raise NotFound(f"job {job_id} not found")
+        return self._engine.active(job_id) or row
 
-    async def connection_opened(self, connection: LiveConnection, held: list[JobRef]) -> None:
-        pass
+    async def page(
+        self,
+        principal: Principal,
+        *,
+        plugin_id: str | None,
+        status: str | None,
+        cursor: str | None,
+        limit: int,
+    ) -> tuple[list[JobLike], str | None]:
+        query = select(Job).where(Job.organization_id == principal.organization_id)
+        if plugin_id:
+            query = query.where(Job.plugin_id == plugin_id)
+        if status:
+            if status not in set(JobStatus):
+                raise Invalid(f"unknown status {status!r}; expected one of {', '.join(JobStatus)}")
+            query = query.where(Job.status == status)
+        if cursor:
+            query = query.where(Job.id < cursor)
+        limit = max(1, min(limit, MAX_PAGE_SIZE))
+        async with self._store.read() as session:
+            rows = list(await session.scalars(query.order_by(Job.id.desc()).limit(limit + 1)))
+        next_cursor = rows[limit - 1].id if len(rows) > limit else None
+        return [self._engine.active(r.id) or r for r in rows[:limit]], next_cursor
 
-    async def connection_closed(self, connection: LiveConnection) -> None:
-        pass
+    async def logs(
+        self, principal: Principal, job_id: str, *, after: int, limit: int
+    ) -> tuple[list[JobLog], int | None]:
+        """Log records after the record id `after`, oldest first, and the cursor to go on."""
+        await self.get(principal, job_id)
+        limit = max(1, min(limit, 1000))
+        async with self._store.read() as session:
+            rows = list(
+                await session.scalars(
+                    select(JobLog)
+                    .where(JobLog.job_id == job_id, JobLog.id > after)
+                    .order_by(JobLog.id)
+                    .limit(limit)
+                )
+            )
+        return rows, (rows[-1].id if rows else None)
 
-    async def heartbeat(self, connection: LiveConnection, jobs: list[JobRef]) -> None:
-        pass
+    async def cancel(self, principal: Principal, job_id: str) -> JobLike:
+        job = await self.get(principal, job_id)
+        if not isinstance(job, ActiveJob):
+            raise Conflict(f"job {job_id} already {job.status}")
+        await self._engine.cancel(job)
+        return job
 
-    async def handle(self, connection: LiveConnection, message: Message) -> None:
-        job_id = getattr(message, "job_id", None)
-        raise ProtocolError(
-            ErrorCode.UNKNOWN_JOB, f"unknown job {job_id!r} for {message.type!r}", job_id=job_id
-        )
+    async def retry(self, principal: Principal, job_id: str) -> JobLike:
+        job = await self.get(principal, job_id)
+        if isinstance(job, ActiveJob):
+            raise Conflict(f"job {job_id} is still {job.status}; cancel it first")
+        await self._plugins.get(principal.organization_id, job.plugin_id)  # still exists
+        return await self._engine.retry(job)

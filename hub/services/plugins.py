@@ -43,6 +43,7 @@ Details = Annotated[str, Field(max_length=100_000)]
 BannerUrl = Annotated[str, Field(max_length=2_000), AfterValidator(_http_url)]
 ClassNames = Annotated[list[Name], AfterValidator(_unique)]
 ConfigSchema = Annotated[dict[str, Any], AfterValidator(_json_schema)]
+Timeout = Annotated[float, Field(gt=0, le=7 * 24 * 3600)]
 
 
 class PluginCreate(BaseModel):
@@ -58,6 +59,7 @@ class PluginCreate(BaseModel):
     listed: bool = False
     default_config: dict[str, Any] = {}
     config_schema: ConfigSchema | None = None
+    job_timeout_s: Timeout | None = None
 
     @model_validator(mode="after")
     def _default_config_fits_schema(self) -> PluginCreate:
@@ -79,6 +81,7 @@ class PluginUpdate(BaseModel):
     listed: bool | None = None
     default_config: dict[str, Any] | None = None
     config_schema: ConfigSchema | None = None
+    job_timeout_s: Timeout | None = None
 
 
 def check_config(schema: dict[str, Any] | None, config: dict[str, Any], *, what: str) -> None:
@@ -110,7 +113,7 @@ class PluginService:
             session.add(plugin)
         return plugin, secret
 
-    async def list(
+    async def page(
         self, organization_id: str, *, cursor: str | None = None, limit: int = 50
     ) -> tuple[list[Plugin], str | None]:
         """One page of the organization's plugins, newest first, and the next page's cursor."""
@@ -133,7 +136,7 @@ class PluginService:
 
     async def update(self, organization_id: str, plugin_id: str, change: PluginUpdate) -> Plugin:
         values = change.model_dump(exclude_unset=True)
-        nullable = {"config_schema"}
+        nullable = {"config_schema", "job_timeout_s"}
         for name, value in values.items():
             if value is None and name not in nullable:
                 raise Invalid(f"{name} cannot be null")

@@ -1,4 +1,4 @@
 from hub.store.db import Store
-from hub.store.models import ApiKey, Base, Organization, Plugin, User, utcnow
+from hub.store.models import ApiKey, Base, Job, JobLog, Organization, Plugin, User, utcnow
 
-__all__ = ["ApiKey", "Base", "Organization", "Plugin", "Store", "User", "utcnow"]
+__all__ = ["ApiKey", "Base", "Job", "JobLog", "Organization", "Plugin", "Store", "User", "utcnow"]

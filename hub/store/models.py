@@ -84,7 +84,62 @@ class Plugin(Base):
     listed: Mapped[bool] = mapped_column(Boolean, default=False)
     default_config: Mapped[dict[str, Any]] = mapped_column(default=dict)
     config_schema: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    job_timeout_s: Mapped[float | None] = mapped_column(default=None)
+    """Default per-job deadline, in seconds of running time; a job request may override it."""
     secret_hash: Mapped[str] = mapped_column(String(64))
     secret_rotated_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index("ix_jobs_org_id", "organization_id", "id"),
+        Index("ix_jobs_plugin_status", "plugin_id", "status"),
+        Index("ix_jobs_status", "status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    organization_id: Mapped[str] = mapped_column(String(32))
+    plugin_id: Mapped[str] = mapped_column(String(32))
+    created_by: Mapped[str] = mapped_column(String(32))
+    type: Mapped[str] = mapped_column(String(20))
+    operation: Mapped[str | None] = mapped_column(String(100), default=None)
+    config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    input: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    priority: Mapped[int] = mapped_column(default=1)
+    timeout_s: Mapped[float | None] = mapped_column(default=None)
+    status: Mapped[str] = mapped_column(String(20))
+    attempt: Mapped[int] = mapped_column(default=0)
+    """How many times the job was handed to a plugin process."""
+    failed_attempts: Mapped[int] = mapped_column(default=0)
+    """Attempts lost (lease lapsed) or failed with a retryable error; capped by max attempts."""
+    progress_current: Mapped[float | None] = mapped_column(default=None)
+    progress_total: Mapped[float | None] = mapped_column(default=None)
+    progress_message: Mapped[str | None] = mapped_column(Text, default=None)
+    result: Mapped[Any | None] = mapped_column(JSON, default=None)
+    error: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    connection_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    lease_expires_at: Mapped[float | None] = mapped_column(default=None)
+    not_before: Mapped[float | None] = mapped_column(default=None)
+    cancel_requested_at: Mapped[float | None] = mapped_column(default=None)
+    created_at: Mapped[float] = mapped_column()
+    started_at: Mapped[float | None] = mapped_column(default=None)
+    """When the current attempt was accepted by a plugin."""
+    finished_at: Mapped[float | None] = mapped_column(default=None)
+
+
+class JobLog(Base):
+    __tablename__ = "job_logs"
+    __table_args__ = (Index("ix_job_logs_job", "job_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(String(32))
+    attempt: Mapped[int] = mapped_column()
+    source: Mapped[str] = mapped_column(String(10))
+    """'plugin' for records the callback logged, 'hub' for what the hub says about the job."""
+    level: Mapped[str] = mapped_column(String(10))
+    message: Mapped[str] = mapped_column(Text)
+    fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    time: Mapped[float] = mapped_column()

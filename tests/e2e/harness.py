@@ -48,6 +48,12 @@ class HubProcess:
             **os.environ,
             "HUB_DATA_DIR": str(data_dir),
             "HUB_HEARTBEAT_INTERVAL": "0.5",
+            # Short leases and delays so that recovery happens within a test's patience.
+            "HUB_LEASE_TTL": "2",
+            "HUB_ACCEPT_TIMEOUT": "2",
+            "HUB_RETRY_DELAY": "0.1",
+            "HUB_CANCEL_GRACE": "1.5",
+            "HUB_MAX_ATTEMPTS": "5",
             "HUB_LOG_LEVEL": "INFO",
             **(env or {}),
         }
@@ -124,6 +130,43 @@ class HubProcess:
         assert response.status_code == 200, response.text
         result: dict[str, Any] = response.json()
         return result
+
+    def submit(self, plugin_id: str, jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        response = self.api("POST", f"/plugins/{plugin_id}/jobs/batch", json={"jobs": jobs})
+        assert response.status_code == 202, response.text
+        items: list[dict[str, Any]] = response.json()["items"]
+        return items
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        response = self.api("GET", f"/jobs/{job_id}")
+        assert response.status_code == 200, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+    def logs(self, job_id: str) -> list[dict[str, Any]]:
+        records: list[dict[str, Any]] = []
+        cursor = "0"
+        while True:
+            page = self.api("GET", f"/jobs/{job_id}/logs", params={"cursor": cursor, "limit": 200})
+            assert page.status_code == 200, page.text
+            items = page.json()["items"]
+            if not items:
+                return records
+            records += items
+            cursor = page.json()["next"]
+
+    def jobs(self, plugin_id: str, status: str | None = None) -> list[dict[str, Any]]:
+        """Every job of the plugin (all pages)."""
+        found: list[dict[str, Any]] = []
+        params: dict[str, Any] = {"plugin_id": plugin_id, "limit": 200}
+        if status:
+            params["status"] = status
+        while True:
+            page = self.api("GET", "/jobs", params=params).json()
+            found += page["items"]
+            if page["next"] is None:
+                return found
+            params["cursor"] = page["next"]
 
     def is_live(self, plugin_id: str) -> bool:
         return bool(self.plugin(plugin_id)["live"])

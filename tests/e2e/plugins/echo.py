@@ -1,12 +1,17 @@
-"""A custom plugin that returns its config; used by the end-to-end tests."""
+"""A custom plugin that returns its config; used by the end-to-end tests.
+
+Config: {"sleep": seconds} makes each job take that long.
+"""
 
 import os
+import time
 
 from ango_plugins_sdk import CustomJob, CustomPlugin, run
 
 
 def echo(job: CustomJob[dict]) -> dict:
     job.logger.info("echo job %s attempt %s", job.id, job.attempt)
+    time.sleep(float(job.config.get("sleep", 0)))
     job.progress(1, 1)
     return {"config": job.config, "pid": os.getpid()}
 

@@ -1,0 +1,1 @@
+"""The job engine: queues, leases, group commits, dispatch. See docs/delivery.md."""

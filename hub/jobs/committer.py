@@ -1,0 +1,133 @@
+"""Group commit: one writer task turns many small job changes into one transaction.
+
+Changes are recorded, not written: a new job, a job whose state changed (its full
+snapshot is written, so the order of changes inside one batch does not matter), a log
+record. The writer wakes when there is work and writes everything pending at once;
+whoever needs durability awaits `commit()`, which resolves after the next transaction
+that contains everything recorded before the call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, insert, update
+
+from hub.jobs.state import MUTABLE_COLUMNS, ActiveJob
+from hub.store import Job, JobLog, Store
+
+log = logging.getLogger("hub.jobs")
+
+_JOBS = cast(Table, Job.__table__)
+_JOB_LOGS = cast(Table, JobLog.__table__)
+_UPDATE_JOB = (
+    update(_JOBS)
+    .where(_JOBS.c.id == bindparam("job_id"))
+    .values({name: bindparam(name) for name in MUTABLE_COLUMNS})
+)
+
+
+class Committer:
+    def __init__(self, store: Store, *, after_commit: Callable[[list[ActiveJob]], None]) -> None:
+        self._store = store
+        self._after_commit = after_commit
+        self._new: dict[str, ActiveJob] = {}
+        self._dirty: dict[str, ActiveJob] = {}
+        self._logs: list[dict[str, Any]] = []
+        self._waiters: list[asyncio.Future[None]] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.commits = 0
+        """Transactions written so far (for /metrics and benchmarks)."""
+
+    def add(self, job: ActiveJob) -> None:
+        self._new[job.id] = job
+        self._wake.set()
+
+    def touch(self, job: ActiveJob) -> None:
+        if job.id not in self._new:
+            self._dirty[job.id] = job
+        self._wake.set()
+
+    def log(
+        self,
+        job_id: str,
+        attempt: int,
+        source: str,
+        level: str,
+        message: str,
+        *,
+        time: float,
+        fields: dict[str, Any] | None = None,
+    ) -> None:
+        self._logs.append(
+            {
+                "job_id": job_id,
+                "attempt": attempt,
+                "source": source,
+                "level": level,
+                "message": message,
+                "fields": fields or {},
+                "time": time,
+            }
+        )
+        self._wake.set()
+
+    async def commit(self) -> None:
+        """Wait until everything recorded so far is durable."""
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        self._wake.set()
+        await waiter
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="group-commit")
+
+    async def stop(self) -> None:
+        """Write what is pending, then stop the writer."""
+        await self.commit()
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            new, self._new = self._new, {}
+            dirty, self._dirty = self._dirty, {}
+            logs, self._logs = self._logs, []
+            waiters, self._waiters = self._waiters, []
+            # Snapshots are taken now, at the start of the transaction; later changes
+            # mark the job dirty again and go in the next one.
+            inserts = [job.insert_row() for job in new.values()]
+            updates = [job.snapshot() for job in dirty.values()]
+            try:
+                async with self._store.write() as session:
+                    if inserts:
+                        await session.execute(insert(_JOBS), inserts)
+                    if updates:
+                        await session.execute(_UPDATE_JOB, updates)
+                    if logs:
+                        await session.execute(insert(_JOB_LOGS), logs)
+            except Exception as exc:
+                log.exception("group commit of %d jobs failed; will retry", len(new) + len(dirty))
+                # Put the changes back so the next transaction retries them.
+                self._new = {**new, **self._new}
+                for job_id, job in dirty.items():
+                    self._dirty.setdefault(job_id, job)
+                self._logs = logs + self._logs
+                for waiter in waiters:
+                    if not waiter.done():
+                        waiter.set_exception(exc)
+                await asyncio.sleep(0.5)
+                self._wake.set()
+                continue
+            self.commits += 1
+            self._after_commit([*new.values(), *dirty.values()])
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)

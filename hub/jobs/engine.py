@@ -1,0 +1,502 @@
+"""The job engine: holds active jobs, hands them to live connections, runs their leases.
+
+While the hub runs, the engine's in-memory index of active (queued or running) jobs
+is the authority and the database is its durable copy, written by group commit. The
+rules that make this safe:
+
+- an assignment is committed before the `job` message is sent, so attempt numbers
+  are never reused;
+- an outcome is committed before the `ack` is sent, so an acked outcome survives a
+  crash, and an un-acked one is re-sent by the plugin and applied then;
+- an outcome is applied only for the job's current running attempt (`ActiveJob.holds`),
+  so each attempt's outcome is applied at most once; anything else is acked and dropped.
+
+At start the engine reloads active jobs; running ones get a fresh lease, so their
+plugins can reconnect and claim them (`hello.jobs`) before they are re-queued.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from sqlalchemy import select
+
+from ango_plugins_sdk.protocol import (
+    Accepted,
+    Ack,
+    Backoff,
+    Cancel,
+    Error,
+    ErrorCode,
+    Failed,
+    JobRef,
+    JobStatus,
+    Log,
+    Message,
+    Progress,
+    ProtocolError,
+    Release,
+    Result,
+)
+from hub.jobs.committer import Committer
+from hub.jobs.queue import PluginQueue
+from hub.jobs.state import ActiveJob
+from hub.services.live import LiveConnection, LiveRegistry
+from hub.settings import Settings
+from hub.store import Job, Store
+
+log = logging.getLogger("hub.jobs")
+
+TICK = 0.05
+"""Seconds between checks of leases, deadlines, cancel grace periods and retry delays."""
+RETRY_DELAY_CAP = 60.0
+
+
+class JobEngine:
+    def __init__(
+        self,
+        store: Store,
+        live: LiveRegistry,
+        settings: Settings,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._live = live
+        self._settings = settings
+        self._clock = clock
+        self._retry_backoff = Backoff(
+            initial=settings.retry_delay, maximum=max(RETRY_DELAY_CAP, settings.retry_delay)
+        )
+        self._active: dict[str, ActiveJob] = {}
+        self._running: set[str] = set()
+        self._queues: defaultdict[str, PluginQueue] = defaultdict(PluginQueue)
+        self._committer = Committer(store, after_commit=self._forget_finished)
+        self._pump_pending: set[str] = set()
+        self._background: set[asyncio.Task[Any]] = set()
+        self._reaper: asyncio.Task[None] | None = None
+        self._dispatching = False
+
+    # --- life of the engine ----------------------------------------------------------
+
+    async def start(self) -> None:
+        now = self._clock()
+        async with self._store.read() as session:
+            rows = await session.scalars(
+                select(Job).where(Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]))
+            )
+            for row in rows:
+                job = ActiveJob.from_row(row)
+                self._active[job.id] = job
+                if job.status == JobStatus.QUEUED:
+                    self._enqueue(job)
+                else:
+                    # Its plugin may still be running it: give it a lease's time to reconnect.
+                    job.connection_id = None
+                    job.lease_expires_at = now + self._settings.lease_ttl
+                    if job.cancel_requested_at is not None:
+                        job.cancel_deadline = now + self._settings.cancel_grace
+                    self._running.add(job.id)
+        if self._active:
+            log.info("recovered %d active jobs (%d running)", len(self._active), len(self._running))
+        self._committer.start()
+        self._reaper = asyncio.create_task(self._reap_forever(), name="job-reaper")
+        self._dispatching = True
+
+    async def stop(self) -> None:
+        """Stop dispatching and hand assignments no plugin has accepted back to the queue."""
+        self._dispatching = False
+        if self._reaper is not None:
+            self._reaper.cancel()
+            await asyncio.gather(self._reaper, return_exceptions=True)
+        for job_id in list(self._running):
+            job = self._active[job_id]
+            if job.started_at is None and job.cancel_requested_at is None:
+                self._release_capacity(job)
+                self._requeue(job, reason="hub shutting down before the plugin accepted it")
+        await asyncio.gather(*self._background, return_exceptions=True)
+        await self._committer.stop()
+
+    @property
+    def commits(self) -> int:
+        return self._committer.commits
+
+    def active_count(self) -> int:
+        return len(self._active)
+
+    # --- what the API asks for -----------------------------------------------------------
+
+    async def submit(self, jobs: list[ActiveJob]) -> None:
+        """Queue new jobs and return once they are stored.
+
+        They are queued before their insert commits so that an idle plugin's assignment
+        can ride in the same transaction; the pump still sends nothing before that commit.
+        """
+        for job in jobs:
+            self._active[job.id] = job
+            self._committer.add(job)
+            self._enqueue(job)
+        await self._committer.commit()
+
+    def active(self, job_id: str) -> ActiveJob | None:
+        return self._active.get(job_id)
+
+    async def cancel(self, job: ActiveJob, *, reason: str = "cancelled by user") -> None:
+        """Cancel an active job: at once if queued; if running, when the plugin stops or the
+        grace period ends, whichever comes first."""
+        now = self._clock()
+        if job.status == JobStatus.QUEUED:
+            self._queues[job.plugin_id].remove(job.id)
+            self._finish(job, JobStatus.CANCELLED, error=_error(reason, "Cancelled"))
+        elif job.cancel_requested_at is None:
+            job.cancel_requested_at = now
+            job.cancel_deadline = now + self._settings.cancel_grace
+            self._hub_log(job, "INFO", f"{reason}; waiting up to {self._settings.cancel_grace}s")
+            self._committer.touch(job)
+            self._send_cancel(job, reason, self._settings.cancel_grace)
+        await self._committer.commit()
+
+    async def retry(self, row: Job) -> ActiveJob:
+        """Queue a finished job again, as a fresh job with its attempt count going on."""
+        job = ActiveJob.from_row(row)
+        job.status = JobStatus.QUEUED
+        job.failed_attempts = 0
+        job.progress_current = job.progress_total = None
+        job.progress_message = None
+        job.result = job.error = None
+        job.connection_id = None
+        job.lease_expires_at = job.not_before = job.cancel_requested_at = None
+        job.started_at = job.finished_at = None
+        self._active[job.id] = job
+        self._hub_log(job, "INFO", "retried by user")
+        self._committer.touch(job)
+        await self._committer.commit()
+        self._enqueue(job)
+        return job
+
+    # --- what the gateway tells us ---------------------------------------------------------
+
+    async def connection_opened(self, connection: LiveConnection, held: list[JobRef]) -> None:
+        """A plugin connected; it names the attempts it still holds, which stay with it."""
+        now = self._clock()
+        for ref in held:
+            job = self._active.get(ref.job_id)
+            if job is None or not job.holds(ref.job_id, ref.attempt):
+                continue  # finished or re-dispatched meanwhile: its outcome is acked and dropped
+            self._release_capacity(job)
+            job.connection_id = connection.id
+            connection.running += 1
+            job.lease_expires_at = now + self._settings.lease_ttl
+            self._committer.touch(job)
+            if job.cancel_requested_at is not None:
+                self._send_cancel(
+                    job, "cancelled by user", max(0.0, (job.cancel_deadline or now) - now)
+                )
+        self._kick(connection.plugin_id)
+
+    async def connection_closed(self, connection: LiveConnection) -> None:
+        """Assignments the plugin never accepted go back at once; accepted ones keep their
+        lease, so a plugin that reconnects in time carries on with them."""
+        for job_id in list(self._running):
+            job = self._active[job_id]
+            if job.connection_id != connection.id:
+                continue
+            job.connection_id = None
+            if job.started_at is None:
+                self._requeue(job, reason="connection closed before the plugin accepted it")
+        connection.running = 0
+        self._kick(connection.plugin_id)
+
+    async def heartbeat(self, connection: LiveConnection, jobs: list[JobRef]) -> None:
+        """Renew the leases of the listed attempts. Memory only: no write per heartbeat."""
+        expires = self._clock() + self._settings.lease_ttl
+        for ref in jobs:
+            job = self._active.get(ref.job_id)
+            if job is not None and job.holds(ref.job_id, ref.attempt):
+                job.lease_expires_at = expires
+
+    async def handle(self, connection: LiveConnection, message: Message) -> None:
+        if isinstance(message, Result | Failed):
+            self._on_outcome(connection, message)
+        elif isinstance(message, Accepted):
+            self._on_accepted(message)
+        elif isinstance(message, Progress):
+            self._on_progress(message)
+        elif isinstance(message, Log):
+            self._on_log(message)
+        elif isinstance(message, Release):
+            self._on_release(message)
+        elif isinstance(message, Error):
+            log.warning(
+                "plugin %s connection %s reports %s: %s",
+                connection.plugin_id,
+                connection.id,
+                message.code,
+                message.message,
+            )
+        else:
+            raise ProtocolError(
+                ErrorCode.UNEXPECTED_MESSAGE,
+                f"a plugin may not send {message.type!r}",
+                job_id=getattr(message, "job_id", None),
+            )
+
+    def _current(self, job_id: str, attempt: int) -> ActiveJob | None:
+        job = self._active.get(job_id)
+        return job if job is not None and job.holds(job_id, attempt) else None
+
+    def _on_accepted(self, message: Accepted) -> None:
+        job = self._current(message.job_id, message.attempt)
+        if job is None or job.started_at is not None:
+            return
+        now = self._clock()
+        job.started_at = now
+        job.lease_expires_at = now + self._settings.lease_ttl
+        self._committer.touch(job)
+
+    def _on_progress(self, message: Progress) -> None:
+        job = self._current(message.job_id, message.attempt)
+        if job is None:
+            return
+        job.progress_current = message.current
+        job.progress_total = message.total
+        job.progress_message = message.message
+        self._committer.touch(job)
+
+    def _on_log(self, message: Log) -> None:
+        job = self._active.get(message.job_id)
+        if job is None or job.attempt != message.attempt:
+            return
+        for record in message.records:
+            self._committer.log(
+                job.id,
+                message.attempt,
+                "plugin",
+                record.level,
+                record.message,
+                time=record.time,
+                fields=record.fields,
+            )
+
+    def _on_release(self, message: Release) -> None:
+        job = self._current(message.job_id, message.attempt)
+        if job is None:
+            return
+        self._release_capacity(job)
+        if job.cancel_requested_at is not None:
+            self._finish(job, JobStatus.CANCELLED, error=_error("cancelled by user", "Cancelled"))
+            return
+        # Handing back is not a failure: no penalty, no delay.
+        self._requeue(job, reason=f"handed back by the plugin: {message.reason or 'no reason'}")
+
+    def _on_outcome(self, connection: LiveConnection, message: Result | Failed) -> None:
+        job = self._current(message.job_id, message.attempt)
+        if job is not None:
+            self._release_capacity(job)
+            if job.cancel_requested_at is not None:
+                self._finish(
+                    job, JobStatus.CANCELLED, error=_error("cancelled by user", "Cancelled")
+                )
+            elif isinstance(message, Result):
+                self._finish(job, JobStatus.SUCCEEDED, result=message.output)
+            else:
+                self._on_failed(job, message)
+        # Applied or not (a stale or unknown attempt), the plugin may forget it once it is
+        # on disk. Waiting in the background keeps this connection's frames flowing, so one
+        # commit carries the outcomes of many jobs.
+        self._spawn(self._ack_when_durable(connection, message))
+
+    async def _ack_when_durable(self, connection: LiveConnection, message: Result | Failed) -> None:
+        await self._committer.commit()
+        await connection.send(Ack(job_id=message.job_id, attempt=message.attempt))
+
+    def _on_failed(self, job: ActiveJob, message: Failed) -> None:
+        error = message.error.model_dump()
+        if message.error.traceback:
+            self._hub_log(job, "ERROR", f"attempt {job.attempt} failed:\n{message.error.traceback}")
+        if message.error.retryable and job.failed_attempts + 1 < self._settings.max_attempts:
+            job.failed_attempts += 1
+            self._requeue(job, reason=f"retryable failure: {message.error.message}", delay=True)
+            return
+        self._finish(job, JobStatus.FAILED, error=error)
+
+    # --- dispatch --------------------------------------------------------------------------
+
+    def _enqueue(self, job: ActiveJob) -> None:
+        queue = self._queues[job.plugin_id]
+        if job.not_before is not None and job.not_before > self._clock():
+            queue.push_later(job.id, job.organization_id, job.priority, job.not_before)
+        else:
+            queue.push(job.id, job.organization_id, job.priority)
+            self._kick(job.plugin_id)
+
+    def _kick(self, plugin_id: str) -> None:
+        """Schedule a dispatch round for the plugin (one at a time; repeated kicks merge)."""
+        if plugin_id not in self._pump_pending and self._dispatching:
+            self._pump_pending.add(plugin_id)
+            self._spawn(self._pump(plugin_id))
+
+    async def _pump(self, plugin_id: str) -> None:
+        self._pump_pending.discard(plugin_id)
+        queue = self._queues.get(plugin_id)
+        connections = self._live.connections(plugin_id)
+        if not queue or not queue.ready or not connections or not self._dispatching:
+            return
+        now = self._clock()
+        assigned: list[tuple[LiveConnection, ActiveJob]] = []
+        while queue.ready:
+            # The least loaded connection first, so several processes share the work.
+            connection = max(connections, key=lambda c: c.capacity - c.running)
+            if connection.capacity - connection.running <= 0:
+                break
+            job = self._active.get(queue.pop() or "")
+            if job is None or job.status != JobStatus.QUEUED:
+                continue
+            job.status = JobStatus.RUNNING
+            job.attempt += 1
+            job.connection_id = connection.id
+            job.lease_expires_at = now + self._settings.accept_timeout
+            job.not_before = None
+            job.started_at = None
+            connection.running += 1
+            self._running.add(job.id)
+            self._committer.touch(job)
+            assigned.append((connection, job))
+        if not assigned:
+            return
+        await self._committer.commit()  # never send an attempt that is not on disk
+        for connection, job in assigned:
+            if job.connection_id == connection.id and job.status == JobStatus.RUNNING:
+                await connection.send(job.to_message())
+
+    # --- leases, deadlines, grace periods ----------------------------------------------------
+
+    async def _reap_forever(self) -> None:
+        while True:
+            await asyncio.sleep(TICK)
+            try:
+                self.reap()
+            except Exception:
+                log.exception("job reaper failed; carrying on")
+
+    def reap(self) -> None:
+        """One round of time-based transitions (public so tests can drive it with a fake clock)."""
+        now = self._clock()
+        for job_id in list(self._running):
+            job = self._active[job_id]
+            if job.cancel_deadline is not None and now >= job.cancel_deadline:
+                self._release_capacity(job)
+                self._finish(
+                    job,
+                    JobStatus.CANCELLED,
+                    error=_error("cancelled by user; the plugin did not stop in time", "Cancelled"),
+                )
+            elif job.deadline is not None and now >= job.deadline:
+                self._send_cancel(job, "timed out", 0.0)
+                self._release_capacity(job)
+                self._finish(
+                    job,
+                    JobStatus.FAILED,
+                    error=_error(f"timed out after {job.timeout_s:g}s of running", "Timeout"),
+                )
+            elif job.lease_expires_at is not None and now >= job.lease_expires_at:
+                self._on_lease_lapsed(job)
+        for plugin_id, queue in self._queues.items():
+            due = queue.next_due()
+            if due is not None and due <= now and queue.release_due(now):
+                self._kick(plugin_id)
+
+    def _on_lease_lapsed(self, job: ActiveJob) -> None:
+        self._release_capacity(job)
+        if job.started_at is None:
+            reason = f"not accepted within {self._settings.accept_timeout:g}s"
+        else:
+            reason = (
+                "lease expired: no heartbeat from the plugin process (killed, frozen or cut off)"
+            )
+        job.failed_attempts += 1
+        if job.failed_attempts >= self._settings.max_attempts:
+            message = f"gave up after {job.failed_attempts} lost attempts; last: {reason}"
+            self._finish(job, JobStatus.FAILED, error=_error(message, "AttemptsExhausted"))
+        else:
+            self._requeue(job, reason=f"attempt {job.attempt} lost: {reason}", delay=True)
+
+    # --- state changes -------------------------------------------------------------------------
+
+    def _requeue(self, job: ActiveJob, *, reason: str, delay: bool = False) -> None:
+        job.status = JobStatus.QUEUED
+        job.connection_id = None
+        job.lease_expires_at = None
+        job.started_at = None
+        job.not_before = (
+            self._clock() + self._retry_backoff.delay(job.failed_attempts - 1) if delay else None
+        )
+        self._running.discard(job.id)
+        self._hub_log(job, "WARNING", reason)
+        self._committer.touch(job)
+        self._enqueue(job)
+
+    def _finish(
+        self,
+        job: ActiveJob,
+        status: JobStatus,
+        *,
+        result: Any = None,
+        error: dict[str, Any] | None = None,
+    ) -> None:
+        job.status = status
+        job.result = result
+        job.error = error
+        job.finished_at = self._clock()
+        job.lease_expires_at = None
+        job.cancel_deadline = None
+        self._running.discard(job.id)
+        if status == JobStatus.SUCCEEDED:
+            self._hub_log(job, "INFO", f"succeeded on attempt {job.attempt}")
+        else:
+            self._hub_log(
+                job,
+                "ERROR" if status == JobStatus.FAILED else "INFO",
+                f"{status}: {(error or {}).get('message', '')}",
+            )
+        self._committer.touch(job)
+
+    def _release_capacity(self, job: ActiveJob) -> None:
+        """The job's connection has one more free slot."""
+        if job.connection_id is None:
+            return
+        for connection in self._live.connections(job.plugin_id):
+            if connection.id == job.connection_id:
+                connection.running = max(0, connection.running - 1)
+                self._kick(job.plugin_id)
+                break
+
+    def _forget_finished(self, written: Iterable[ActiveJob]) -> None:
+        """After a commit, finished jobs live only in the database."""
+        for job in written:
+            if job.is_terminal and self._active.get(job.id) is job:
+                del self._active[job.id]
+
+    def _send_cancel(self, job: ActiveJob, reason: str, grace: float) -> None:
+        for connection in self._live.connections(job.plugin_id):
+            if connection.id == job.connection_id:
+                cancel = Cancel(job_id=job.id, attempt=job.attempt, grace_s=grace, reason=reason)
+                self._spawn(connection.send(cancel))
+
+    def _hub_log(self, job: ActiveJob, level: str, message: str) -> None:
+        self._committer.log(job.id, job.attempt, "hub", level, message, time=self._clock())
+
+    def _spawn(self, work: Awaitable[Any]) -> None:
+        """Run in the background, keeping a reference so the task is not collected mid-way."""
+        task = asyncio.ensure_future(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+
+def _error(message: str, kind: str) -> dict[str, Any]:
+    return {"message": message, "kind": kind, "retryable": False, "traceback": None}

@@ -1,0 +1,98 @@
+"""A job as the engine holds it in memory while it is active (queued or running)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from ango_plugins_sdk.protocol import Job as JobMessage
+from ango_plugins_sdk.protocol import JobStatus, JobType
+from hub.store import Job
+
+MUTABLE_COLUMNS = (
+    "status",
+    "attempt",
+    "failed_attempts",
+    "progress_current",
+    "progress_total",
+    "progress_message",
+    "result",
+    "error",
+    "connection_id",
+    "lease_expires_at",
+    "not_before",
+    "cancel_requested_at",
+    "started_at",
+    "finished_at",
+)
+"""The columns a job's life changes; a flush writes all of them (a snapshot), never a diff."""
+
+
+@dataclass(eq=False, slots=True)
+class ActiveJob:
+    id: str
+    organization_id: str
+    plugin_id: str
+    created_by: str
+    type: str
+    operation: str | None
+    config: dict[str, Any]
+    input: dict[str, Any]
+    priority: int
+    timeout_s: float | None
+    status: str
+    created_at: float
+    attempt: int = 0
+    failed_attempts: int = 0
+    progress_current: float | None = None
+    progress_total: float | None = None
+    progress_message: str | None = None
+    result: Any = None
+    error: dict[str, Any] | None = None
+    connection_id: str | None = None
+    lease_expires_at: float | None = None
+    not_before: float | None = None
+    cancel_requested_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    # In memory only:
+    cancel_deadline: float | None = None
+
+    @property
+    def is_terminal(self) -> bool:
+        return JobStatus(self.status).is_terminal
+
+    @property
+    def deadline(self) -> float | None:
+        """When the running attempt times out: `timeout_s` of running time after acceptance."""
+        if self.timeout_s is None or self.started_at is None:
+            return None
+        return self.started_at + self.timeout_s
+
+    def holds(self, job_id: str, attempt: int) -> bool:
+        """True if (job_id, attempt) is this job's current, running attempt."""
+        return self.id == job_id and self.attempt == attempt and self.status == JobStatus.RUNNING
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"job_id": self.id, **{name: getattr(self, name) for name in MUTABLE_COLUMNS}}
+
+    def insert_row(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name in _COLUMNS}
+
+    def to_message(self) -> JobMessage:
+        return JobMessage(
+            job_id=self.id,
+            attempt=self.attempt,
+            job_type=JobType(self.type),
+            operation=self.operation,
+            config=self.config,
+            input=self.input,
+            timeout_s=self.timeout_s,
+        )
+
+    @classmethod
+    def from_row(cls, row: Job) -> ActiveJob:
+        return cls(**{name: getattr(row, name) for name in _COLUMNS})
+
+
+_COLUMNS = frozenset(column.key for column in Job.__table__.columns)
