@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -70,7 +71,9 @@ def latency(hub: HubProcess, plugin_id: str, rate: float, seconds: float) -> lis
         next_at = time.monotonic()
         end = next_at + seconds
         while next_at < end:
-            response = client.post(f"{hub.url}/api/v1/plugins/{plugin_id}/jobs", json={"config": {}})
+            response = client.post(
+                f"{hub.url}/api/v1/plugins/{plugin_id}/jobs", json={"config": {}}
+            )
             response.raise_for_status()
             ids.append(response.json()["id"])
             next_at += interval
@@ -87,24 +90,31 @@ def latency(hub: HubProcess, plugin_id: str, rate: float, seconds: float) -> lis
 
 
 def _ts(iso: str) -> float:
-    from datetime import datetime
-
     return datetime.fromisoformat(iso).timestamp()
 
 
-async def echo_ceiling(connections: int, messages: int, window: int = 64) -> float:
-    """Round trips per second of a bare websockets echo over `connections` connections."""
+def echo_ceiling(connections: int, messages: int) -> float:
+    """Round trips per second of a bare websockets echo server in another process."""
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, str(ROOT / "bench" / "echo_server.py"), str(port)], stdout=subprocess.PIPE
     )
-    assert server.stdout is not None
-    server.stdout.readline()
+    try:
+        assert server.stdout is not None
+        server.stdout.readline()  # "ready"
+        return asyncio.run(_echo_round_trips(port, connections, messages))
+    finally:
+        server.terminate()
+        server.wait()
+
+
+async def _echo_round_trips(port: int, connections: int, messages: int, window: int = 64) -> float:
+    # A frame the size of a typical `result`, pipelined like the hub's traffic.
     payload = '{"type":"result","job_id":"01a204d3eaf94b78f9688fb1","attempt":1,"output":{}}'
     per_connection = messages // connections
 
     async def drive() -> None:
-        async with connect(f"ws://127.0.0.1:{port}") as ws:
+        async with connect(f"ws://127.0.0.1:{port}", compression=None) as ws:
             sent = received = 0
             while received < per_connection:
                 while sent < per_connection and sent - received < window:
@@ -113,17 +123,15 @@ async def echo_ceiling(connections: int, messages: int, window: int = 64) -> flo
                 await ws.recv()
                 received += 1
 
-    try:
-        started = time.monotonic()
-        await asyncio.gather(*(drive() for _ in range(connections)))
-        return per_connection * connections / (time.monotonic() - started)
-    finally:
-        server.terminate()
-        server.wait()
+    started = time.monotonic()
+    await asyncio.gather(*(drive() for _ in range(connections)))
+    return per_connection * connections / (time.monotonic() - started)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--jobs", type=int, default=20000)
     parser.add_argument("--plugins", type=int, default=4)
     parser.add_argument("--concurrency", type=int, default=64)
@@ -140,11 +148,18 @@ def main() -> None:
         plugins = []
         try:
             for _ in range(args.plugins):
-                plugin = PluginProcess("noop", hub=hub, plugin_id=plugin_id, secret=secret,
-                                       env={"CONCURRENCY": str(args.concurrency)})
+                plugin = PluginProcess(
+                    "noop",
+                    hub=hub,
+                    plugin_id=plugin_id,
+                    secret=secret,
+                    env={"CONCURRENCY": str(args.concurrency)},
+                )
                 plugin.args = [sys.executable, str(ROOT / "bench" / "noop_plugin.py")]
                 plugins.append(plugin.start())
-            wait_until(lambda: len(hub.plugin(plugin_id)["connections"]) == args.plugins, timeout=15)
+            wait_until(
+                lambda: len(hub.plugin(plugin_id)["connections"]) == args.plugins, timeout=15
+            )
             throughput(hub, plugin_id, 1000)  # warm up
             rate, elapsed = throughput(hub, plugin_id, args.jobs)
             lat = latency(hub, plugin_id, args.rate, args.seconds)
@@ -152,13 +167,19 @@ def main() -> None:
             for plugin in plugins:
                 plugin.stop()
             hub.stop()
-    ceiling = asyncio.run(echo_ceiling(args.plugins, 50_000))
+    ceiling = echo_ceiling(args.plugins, 50_000)
     print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}")
-    print(f"throughput: {args.jobs} no-op jobs, {args.plugins} plugin processes "
-          f"(capacity {args.concurrency} each): {rate:,.0f} jobs/s ({elapsed:.2f} s)")
-    print(f"latency at {args.rate:g} jobs/s for {args.seconds:g} s ({len(lat)} jobs): "
-          f"p50 {statistics.median(lat):.2f} ms, p99 {percentile(lat, 0.99):.2f} ms")
-    print(f"ceiling: bare websockets echo, {args.plugins} connections: {ceiling:,.0f} round trips/s")
+    print(
+        f"throughput: {args.jobs} no-op jobs, {args.plugins} plugin processes "
+        f"(capacity {args.concurrency} each): {rate:,.0f} jobs/s ({elapsed:.2f} s)"
+    )
+    print(
+        f"latency at {args.rate:g} jobs/s for {args.seconds:g} s ({len(lat)} jobs): "
+        f"p50 {statistics.median(lat):.2f} ms, p99 {percentile(lat, 0.99):.2f} ms"
+    )
+    print(
+        f"ceiling: bare websockets echo, {args.plugins} connections: {ceiling:,.0f} round trips/s"
+    )
     print(f"ratio: jobs/s / echo round trips/s = {rate / ceiling:.3f}")
 
 

@@ -12,7 +12,7 @@ async def echo(connection: ServerConnection) -> None:
 
 
 async def main(port: int) -> None:
-    async with serve(echo, "127.0.0.1", port):
+    async with serve(echo, "127.0.0.1", port, compression=None):
         print("ready", flush=True)
         await asyncio.Future()
 

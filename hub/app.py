@@ -13,6 +13,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from hub.api import jobs as job_routes
 from hub.api import plugins as plugin_routes
 from hub.api.errors import EXCEPTION_HANDLERS
+from hub.api.metrics import metrics
 from hub.gateway.endpoint import plugin_socket
 from hub.runtime import Hub
 from hub.settings import Settings
@@ -43,6 +44,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app = Starlette(
         routes=[
             Route("/healthz", healthz),
+            Route("/metrics", metrics),
             WebSocketRoute("/ws/plugin", plugin_socket),
             Mount("/api/v1", routes=[*plugin_routes.routes, *job_routes.routes]),
         ],

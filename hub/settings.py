@@ -6,6 +6,8 @@ the two in step.
 
 from __future__ import annotations
 
+import logging
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -28,9 +30,6 @@ class Settings:
     data_dir: Path = _env_field("HUB_DATA_DIR", Path("var"), "Where the hub keeps its data.")
     database_url: str = _env_field(
         "HUB_DATABASE_URL", "", "SQLAlchemy async URL; empty means SQLite in the data dir."
-    )
-    storage_url: str = _env_field(
-        "HUB_STORAGE_URL", "", "Blob storage: empty means the data dir; or s3://bucket/prefix."
     )
     heartbeat_interval: float = _env_field(
         "HUB_HEARTBEAT_INTERVAL", 5.0, "Seconds between a plugin's heartbeats."
@@ -75,25 +74,39 @@ class Settings:
     log_level: str = _env_field("HUB_LOG_LEVEL", "INFO", "Python logging level.")
 
     def __post_init__(self) -> None:
-        for name in (
+        positive = (
             "heartbeat_interval",
             "lease_ttl",
             "hello_timeout",
             "accept_timeout",
             "retry_delay",
-        ):
-            if getattr(self, name) <= 0:
-                raise SettingsError(f"{name} must be > 0, got {getattr(self, name)}")
+        )
+        for name in positive:
+            # `not x > 0` is also true for NaN, which every plain comparison lets through.
+            if not (getattr(self, name) > 0 and math.isfinite(getattr(self, name))):
+                self._refuse(name, "a finite number > 0")
+        if not (self.cancel_grace >= 0 and math.isfinite(self.cancel_grace)):
+            self._refuse("cancel_grace", "a finite number >= 0")
+        if not (self.heartbeat_timeout_factor > 1 and math.isfinite(self.heartbeat_timeout_factor)):
+            self._refuse("heartbeat_timeout_factor", "a finite number > 1")
         if self.max_attempts < 1:
-            raise SettingsError(f"max_attempts must be >= 1, got {self.max_attempts}")
-        if self.cancel_grace < 0:
-            raise SettingsError(f"cancel_grace must be >= 0, got {self.cancel_grace}")
-        if self.heartbeat_timeout_factor <= 1:
-            raise SettingsError("heartbeat_timeout_factor must be > 1")
+            self._refuse("max_attempts", "at least 1")
         if self.max_message_size < 1024:
-            raise SettingsError("max_message_size must be at least 1024 bytes")
+            self._refuse("max_message_size", "at least 1024 (bytes)")
+        if self.lease_ttl <= self.heartbeat_interval:
+            self._refuse(
+                "lease_ttl",
+                f"longer than HUB_HEARTBEAT_INTERVAL ({self.heartbeat_interval:g}), or leases of "
+                "healthy plugins lapse between heartbeats",
+            )
         if self.sqlite_synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
-            raise SettingsError(f"unknown HUB_SQLITE_SYNCHRONOUS: {self.sqlite_synchronous}")
+            self._refuse("sqlite_synchronous", "one of OFF, NORMAL, FULL, EXTRA")
+        if self.log_level.upper() not in logging.getLevelNamesMapping():
+            self._refuse("log_level", "a logging level such as DEBUG, INFO, WARNING, ERROR")
+
+    def _refuse(self, name: str, expected: str) -> None:
+        variable = next(f.metadata["env"] for f in fields(self) if f.name == name)
+        raise SettingsError(f"{variable} must be {expected}, got {getattr(self, name)!r}")
 
     @property
     def heartbeat_timeout(self) -> float:

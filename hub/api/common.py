@@ -31,8 +31,10 @@ async def json_body(request: Request, model: type[Model]) -> Model:
     """The body validated into `model`; not JSON, or not an object, is a clear 422."""
     try:
         data: Any = await request.json()
-    except ValueError:
-        raise Invalid("request body must be JSON") from None
+    except (ValueError, RecursionError):
+        raise Invalid(
+            "request body must be JSON (and nested at most a few hundred levels)"
+        ) from None
     if not isinstance(data, dict):
         raise Invalid("request body must be a JSON object")
     return model.model_validate(data)

@@ -25,8 +25,12 @@ _STATUS = {NotFound: 404, Conflict: 409, Invalid: 422, Unauthenticated: 401, For
 _HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}
 
 
-def error_response(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+def error_response(
+    status: int, code: str, message: str, *, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
+    headers = dict(headers or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
     return JSONResponse(
         {"error": {"code": code, "message": message, **extra}}, status_code=status, headers=headers
     )
@@ -50,7 +54,10 @@ async def on_validation_error(_request: Request, exc: Exception) -> Response:
 async def on_http_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     return error_response(
-        exc.status_code, _HTTP_CODES.get(exc.status_code, "http_error"), str(exc.detail)
+        exc.status_code,
+        _HTTP_CODES.get(exc.status_code, "http_error"),
+        str(exc.detail),
+        headers=dict(exc.headers or {}),  # e.g. Allow on a 405
     )
 
 

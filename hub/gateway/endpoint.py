@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket
@@ -12,6 +13,8 @@ from hub.gateway.session import PluginSession
 from hub.runtime import Hub
 
 log = logging.getLogger("hub.gateway")
+
+_ID_SHAPE = re.compile(r"[0-9a-f]{24}")
 
 
 async def plugin_socket(websocket: WebSocket) -> None:
@@ -23,8 +26,9 @@ async def plugin_socket(websocket: WebSocket) -> None:
     plugin_id, secret = credentials
     plugin = await hub.plugins.authenticate(plugin_id, secret)
     if plugin is None:
-        # The plugin id is safe to log; the secret never is.
-        log.warning("refused plugin %s from %s: wrong id or secret", plugin_id, _peer(websocket))
+        log.warning(
+            "refused plugin %s from %s: wrong id or secret", _loggable(plugin_id), _peer(websocket)
+        )
         await _deny(websocket, "unknown plugin id or wrong secret")
         return
     await PluginSession(websocket, hub, plugin.id).run()
@@ -37,6 +41,12 @@ async def _deny(websocket: WebSocket, message: str) -> None:
         headers={"WWW-Authenticate": 'Basic realm="plugin-hub"'},
     )
     await websocket.send_denial_response(response)
+
+
+def _loggable(plugin_id: str) -> str:
+    """The id as sent, if it looks like an id. It may be anything, even a secret pasted into
+    the wrong variable, or text with newlines that would forge log lines."""
+    return plugin_id if _ID_SHAPE.fullmatch(plugin_id) else "(malformed plugin id)"
 
 
 def _peer(websocket: WebSocket) -> str:

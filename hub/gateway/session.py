@@ -45,6 +45,7 @@ class PluginSession:
         self.id = new_id()
         self._send_lock = asyncio.Lock()
         self._closing = False
+        self._connection: LiveConnection | None = None
 
     async def run(self) -> None:
         await self._ws.accept()
@@ -56,12 +57,15 @@ class PluginSession:
                 max_message_size=self._settings.max_message_size,
             )
         )
+        self._hub.live.handshake_started(self.plugin_id, self.close)
         try:
             hello = await self._receive_hello()
         except _Closed:
             return
-        if hello is None:
-            return
+        finally:
+            self._hub.live.handshake_ended(self.plugin_id, self.close)
+        if hello is None or self._closing:
+            return  # refused, or closed meanwhile (secret rotated, plugin deleted)
         connection = LiveConnection(
             id=self.id,
             plugin_id=self.plugin_id,
@@ -73,6 +77,7 @@ class PluginSession:
             close=self.close,
             send=self.send,
         )
+        self._connection = connection
         self._hub.live.add(connection)
         log.info(
             "plugin %s connected: connection %s from %s pid %s (plugin %s, sdk %s, capacity %d)",
@@ -99,6 +104,12 @@ class PluginSession:
                 max_size=self._settings.max_message_size,
             )
         except TimeoutError:
+            log.warning(
+                "plugin %s connection %s: no hello within %.1fs, closing",
+                self.plugin_id,
+                self.id,
+                self._settings.hello_timeout,
+            )
             await self.close(CloseCode.HELLO_TIMEOUT, "no hello received in time")
             return None
         except ProtocolError as exc:
@@ -128,6 +139,8 @@ class PluginSession:
             try:
                 frame = await asyncio.wait_for(self._receive_frame(), timeout)
             except TimeoutError:
+                if self._closing:
+                    return  # we closed it; the peer never answered the close
                 log.warning(
                     "plugin %s connection %s: no heartbeat for %.1fs, closing",
                     self.plugin_id,
@@ -180,6 +193,9 @@ class PluginSession:
         if self._closing:
             return
         self._closing = True
+        if self._connection is not None:
+            # Closed by the hub: offline now, not when the peer gets round to answering.
+            self._hub.live.remove(self._connection)
         async with self._send_lock:
             if self._ws.application_state != WebSocketState.DISCONNECTED:
                 with contextlib.suppress(RuntimeError, OSError):

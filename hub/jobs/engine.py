@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -81,6 +81,8 @@ class JobEngine:
         self._background: set[asyncio.Task[Any]] = set()
         self._reaper: asyncio.Task[None] | None = None
         self._dispatching = False
+        self.finished: Counter[str] = Counter()
+        """Jobs that reached each terminal status since the hub started (for /metrics)."""
 
     # --- life of the engine ----------------------------------------------------------
 
@@ -128,6 +130,9 @@ class JobEngine:
 
     def active_count(self) -> int:
         return len(self._active)
+
+    def running_count(self) -> int:
+        return len(self._running)
 
     # --- what the API asks for -----------------------------------------------------------
 
@@ -456,6 +461,7 @@ class JobEngine:
         job.lease_expires_at = None
         job.cancel_deadline = None
         self._running.discard(job.id)
+        self.finished[status] += 1
         if status == JobStatus.SUCCEEDED:
             self._hub_log(job, "INFO", f"succeeded on attempt {job.attempt}")
         else:

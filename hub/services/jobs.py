@@ -13,8 +13,9 @@ from hub.jobs.queue import BATCH, INTERACTIVE, PRIORITIES
 from hub.jobs.state import ActiveJob
 from hub.security import new_id
 from hub.services.accounts import Principal
+from hub.services.config_schema import check_config
 from hub.services.errors import Conflict, Invalid, NotFound
-from hub.services.plugins import PluginService, check_config
+from hub.services.plugins import PluginService
 from hub.store import Job, JobLog, Store
 
 MAX_JOBS_PER_REQUEST = 1000

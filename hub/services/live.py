@@ -46,6 +46,9 @@ class LiveConnection:
 class LiveRegistry:
     def __init__(self) -> None:
         self._by_plugin: dict[str, dict[str, LiveConnection]] = {}
+        # Authenticated sockets that have not sent `hello` yet: not live, but a rotation
+        # or a delete must still reach them.
+        self._handshaking: dict[str, set[Closer]] = {}
         self._changed = asyncio.Event()
 
     def add(self, connection: LiveConnection) -> None:
@@ -58,6 +61,16 @@ class LiveRegistry:
             if not connections:
                 del self._by_plugin[connection.plugin_id]
             self._notify()
+
+    def handshake_started(self, plugin_id: str, close: Closer) -> None:
+        self._handshaking.setdefault(plugin_id, set()).add(close)
+
+    def handshake_ended(self, plugin_id: str, close: Closer) -> None:
+        closers = self._handshaking.get(plugin_id)
+        if closers is not None:
+            closers.discard(close)
+            if not closers:
+                del self._handshaking[plugin_id]
 
     def connections(self, plugin_id: str) -> list[LiveConnection]:
         return list(self._by_plugin.get(plugin_id, {}).values())
@@ -72,9 +85,11 @@ class LiveRegistry:
         return [c for conns in self._by_plugin.values() for c in conns.values()]
 
     async def disconnect(self, plugin_id: str, code: CloseCode, reason: str) -> int:
-        """Close every connection of a plugin; returns how many there were."""
+        """Close every connection of a plugin, live or still in its handshake; returns how
+        many live ones there were."""
         connections = self.connections(plugin_id)
-        await asyncio.gather(*(c.close(code, reason) for c in connections))
+        closers = [c.close for c in connections] + list(self._handshaking.get(plugin_id, ()))
+        await asyncio.gather(*(close(code, reason) for close in closers))
         return len(connections)
 
     async def disconnect_all(self, code: CloseCode, reason: str) -> None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import jsonschema
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
 
 from ango_plugins_sdk.protocol import CloseCode, JobType
 from hub.security import hash_token, new_plugin_secret, token_matches
+from hub.services.config_schema import check_config, validate_schema
 from hub.services.errors import Invalid, NotFound
 from hub.services.live import LiveRegistry
 from hub.store import Plugin, Store, utcnow
@@ -29,20 +29,12 @@ def _unique(value: list[str]) -> list[str]:
     return value
 
 
-def _json_schema(value: dict[str, Any]) -> dict[str, Any]:
-    try:
-        jsonschema.Draft202012Validator.check_schema(value)
-    except jsonschema.SchemaError as exc:
-        raise ValueError(f"config_schema is not a valid JSON Schema: {exc.message}") from None
-    return value
-
-
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Description = Annotated[str, Field(max_length=2_000)]
 Details = Annotated[str, Field(max_length=100_000)]
 BannerUrl = Annotated[str, Field(max_length=2_000), AfterValidator(_http_url)]
 ClassNames = Annotated[list[Name], AfterValidator(_unique)]
-ConfigSchema = Annotated[dict[str, Any], AfterValidator(_json_schema)]
+ConfigSchema = Annotated[dict[str, Any], AfterValidator(validate_schema)]
 Timeout = Annotated[float, Field(gt=0, le=7 * 24 * 3600)]
 
 
@@ -82,20 +74,6 @@ class PluginUpdate(BaseModel):
     default_config: dict[str, Any] | None = None
     config_schema: ConfigSchema | None = None
     job_timeout_s: Timeout | None = None
-
-
-def check_config(schema: dict[str, Any] | None, config: dict[str, Any], *, what: str) -> None:
-    """Raise `Invalid` naming the first problem if `config` does not fit `schema`."""
-    if schema is None:
-        return
-    error = jsonschema.exceptions.best_match(
-        jsonschema.Draft202012Validator(schema).iter_errors(config)
-    )
-    if error is not None:
-        where = "/".join(str(p) for p in error.absolute_path) or "(root)"
-        raise Invalid(
-            f"{what} does not match the plugin's config schema at {where}: {error.message}"
-        )
 
 
 class PluginService:

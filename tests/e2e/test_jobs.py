@@ -7,6 +7,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
+import httpx
 import pytest
 
 from tests.e2e.harness import HubProcess, PluginProcess, wait_until
@@ -156,3 +157,17 @@ def test_retry_runs_a_finished_job_again(hub: HubProcess, start_plugin: StartPlu
         lambda: hub.job(job["id"])["status"] == "succeeded" and hub.job(job["id"])["attempts"] == 2,
         timeout=5,
     )
+
+
+def test_metrics_count_jobs_in_prometheus_format(
+    hub: HubProcess, start_plugin: StartPlugin
+) -> None:
+    plugin_id, secret = hub.create_plugin()
+    start_plugin("echo", plugin_id, secret)
+    jobs = hub.submit(plugin_id, [{"config": {"n": n}} for n in range(3)])
+    wait_until(lambda: all(hub.job(j["id"])["status"] == "succeeded" for j in jobs), timeout=10)
+    text = httpx.get(f"{hub.url}/metrics", timeout=5).text
+    assert "# TYPE plugin_hub_jobs_finished_total counter" in text
+    assert 'plugin_hub_jobs_finished_total{status="succeeded"} 3' in text
+    assert "plugin_hub_live_connections 1" in text
+    assert 'plugin_hub_active_jobs{status="queued"} 0' in text
