@@ -11,6 +11,7 @@ from hub.services.jobs import JobService
 from hub.services.live import LiveRegistry
 from hub.services.plugins import PluginService
 from hub.settings import Settings
+from hub.storage import LocalStorage, Storage
 from hub.store import Store
 
 log = logging.getLogger("hub")
@@ -22,6 +23,7 @@ class Hub:
         self.store = Store(
             settings.resolved_database_url, sqlite_synchronous=settings.sqlite_synchronous
         )
+        self.storage: Storage = LocalStorage(settings.data_dir / "blobs")
         self.live = LiveRegistry()
         self.accounts = AccountService(self.store)
         self.plugins = PluginService(self.store, self.live)
@@ -38,3 +40,4 @@ class Hub:
         await self.jobs.stop()
         await self.live.disconnect_all(CloseCode.SERVICE_RESTART, "hub restarting")
         await self.store.close()
+        await self.storage.close()
