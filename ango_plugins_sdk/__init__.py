@@ -1,7 +1,10 @@
 """Plugin Hub SDK: write a plugin, connect it to the hub, serve jobs."""
 
 from ango_plugins_sdk._connection import PluginStopped
+from ango_plugins_sdk._export import ExportJob, ExportResult
+from ango_plugins_sdk._http import HubHTTPError
 from ango_plugins_sdk._job import BaseJob, CustomJob
+from ango_plugins_sdk._markdown import MarkdownDocument, MarkdownJob
 from ango_plugins_sdk._plugins import (
     BatchModelPlugin,
     CustomPlugin,
@@ -23,9 +26,14 @@ __all__ = [
     "ConfigurationError",
     "CustomJob",
     "CustomPlugin",
+    "ExportJob",
     "ExportPlugin",
+    "ExportResult",
     "FileExplorerPlugin",
     "HandshakeRejected",
+    "HubHTTPError",
+    "MarkdownDocument",
+    "MarkdownJob",
     "MarkdownPlugin",
     "ModelPlugin",
     "Plugin",

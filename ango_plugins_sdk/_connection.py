@@ -15,7 +15,8 @@ import json
 import logging
 import os
 import socket
-from typing import Protocol
+from collections.abc import Awaitable
+from typing import Protocol, TypeVar
 
 from ango_plugins_sdk._transport import Channel, ChannelClosed, HandshakeRejected, Transport
 from ango_plugins_sdk._version import __version__
@@ -39,6 +40,8 @@ from ango_plugins_sdk.protocol import (
 )
 
 log = logging.getLogger("ango_plugins_sdk")
+
+T = TypeVar("T")
 
 WELCOME_TIMEOUT = 10.0
 """Seconds to wait for the hub's `welcome` after the upgrade."""
@@ -72,6 +75,22 @@ class JobHandler(Protocol):
     async def shutdown(self, send: Sender | None) -> None:
         """The process is stopping: hand back or finish what it holds."""
         ...
+
+
+async def _unless_stopped(work: Awaitable[T], stop: asyncio.Event) -> T | None:
+    """`work`'s result, or None (with `work` cancelled) if `stop` is set first."""
+    task = asyncio.ensure_future(work)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait([task, stopped], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
+    return None
 
 
 def websocket_url(host: str) -> str:
@@ -113,13 +132,25 @@ class HubConnection:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Keep a session up until `stop` is set. Raises `PluginStopped` when retrying is futile."""
+        try:
+            await self._reconnect_until(stop)
+        finally:
+            # However it ends, running jobs are stopped and the worker threads released.
+            await self._jobs.shutdown(None)
+
+    async def _reconnect_until(self, stop: asyncio.Event) -> None:
         attempt = 0
         while not stop.is_set():
             established = False
             try:
-                channel = await self._transport.connect(
-                    self._url, headers=self._headers, max_size=4 * DEFAULT_MAX_MESSAGE_SIZE
+                channel = await _unless_stopped(
+                    self._transport.connect(
+                        self._url, headers=self._headers, max_size=4 * DEFAULT_MAX_MESSAGE_SIZE
+                    ),
+                    stop,
                 )
+                if channel is None:
+                    break
             except HandshakeRejected as exc:
                 if exc.status in (401, 403):
                     raise PluginStopped(
@@ -140,12 +171,15 @@ class HubConnection:
             log.info("reconnecting in %.2fs", delay)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
-        await self._jobs.shutdown(None)
 
     async def _session(self, channel: Channel, stop: asyncio.Event) -> bool:
         """One connection; True if it got as far as hello (so the backoff starts over)."""
         try:
-            welcome = await self._handshake(channel)
+            welcome = await _unless_stopped(self._handshake(channel), stop)
+            if welcome is None:
+                with contextlib.suppress(Exception):
+                    await channel.close(CloseCode.NORMAL, "plugin stopping")
+                return False
         except (ChannelClosed, ProtocolError, TimeoutError) as exc:
             self._raise_if_final(exc)
             log.warning("handshake with the hub failed: %s", exc)

@@ -68,6 +68,7 @@ class BaseJob(Generic[ConfigT]):
         input: dict[str, Any],
         timeout_s: float | None,
         events: JobEvents,
+        base_url: str = "",
     ) -> None:
         self.id = id
         self.attempt = attempt
@@ -76,6 +77,8 @@ class BaseJob(Generic[ConfigT]):
         self.operation = operation
         self.input = input
         self.timeout_s = timeout_s
+        self.base_url = base_url
+        """The hub's HTTP address, for the job's data paths."""
         self.started_at = time.monotonic()
         self._events = events
         self._cancelled = threading.Event()
@@ -103,6 +106,10 @@ class BaseJob(Generic[ConfigT]):
 
     def _cancel(self) -> None:
         self._cancelled.set()
+
+    def _finish(self, value: Any) -> Any:
+        """Turn the callback's return value into the outcome's output (runs off the loop)."""
+        return value
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(id={self.id!r}, attempt={self.attempt})"

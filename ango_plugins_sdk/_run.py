@@ -11,7 +11,9 @@ import sys
 from typing import Any
 
 from ango_plugins_sdk._connection import HubConnection, PluginStopped
+from ango_plugins_sdk._export import ExportJob
 from ango_plugins_sdk._job import BaseJob, CustomJob
+from ango_plugins_sdk._markdown import MarkdownJob
 from ango_plugins_sdk._plugins import Plugin
 from ango_plugins_sdk._runner import JobRunner
 from ango_plugins_sdk._transport import Transport, WebsocketsTransport
@@ -21,7 +23,11 @@ log = logging.getLogger("ango_plugins_sdk")
 
 DEFAULT_HUB_URL = "http://127.0.0.1:8000"
 
-JOB_CLASSES: dict[JobType, type[BaseJob[Any]]] = {JobType.CUSTOM: CustomJob}
+JOB_CLASSES: dict[JobType, type[BaseJob[Any]]] = {
+    JobType.CUSTOM: CustomJob,
+    JobType.EXPORT: ExportJob,
+    JobType.MARKDOWN: MarkdownJob,
+}
 
 
 class ConfigurationError(Exception):
@@ -80,7 +86,7 @@ async def serve(
         host=host,
         plugin_version=plugin.version,
         capacity=plugin.concurrency,
-        jobs=JobRunner(plugin, job_classes=JOB_CLASSES),
+        jobs=JobRunner(plugin, job_classes=JOB_CLASSES, base_url=host),
         transport=transport or WebsocketsTransport(),
         backoff=backoff or _backoff_from_env(),
     )

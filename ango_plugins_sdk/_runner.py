@@ -12,7 +12,7 @@ import inspect
 import json
 import logging
 import traceback
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +42,7 @@ from ango_plugins_sdk.protocol import (
 
 log = logging.getLogger("ango_plugins_sdk")
 
+MAX_PROGRESS_MESSAGE = 1000
 FLUSH_INTERVAL = 0.2
 """Seconds between sends of buffered logs and the latest progress of each job."""
 LOG_BATCH = 200
@@ -63,6 +64,13 @@ class _Running:
     released: bool = False
 
 
+def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
+
+
 class _Events(JobEvents):
     """A job's logs and progress, carried from any thread onto the loop."""
 
@@ -72,19 +80,37 @@ class _Events(JobEvents):
         self._loop = asyncio.get_running_loop()
 
     def log(self, record: LogRecord) -> None:
-        self._loop.call_soon_threadsafe(self._runner.buffer_log, self._key, record)
+        self._deliver(self._runner.buffer_log, record)
 
     def progress(self, current: float, total: float | None, message: str | None) -> None:
         job_id, attempt = self._key
+        if message is not None and len(message) > MAX_PROGRESS_MESSAGE:
+            message = message[: MAX_PROGRESS_MESSAGE - 3] + "..."
         update = Progress(
             job_id=job_id, attempt=attempt, current=current, total=total, message=message
         )
-        self._loop.call_soon_threadsafe(self._runner.buffer_progress, self._key, update)
+        self._deliver(self._runner.buffer_progress, update)
+
+    def _deliver(self, buffer: Callable[[Key, Any], None], item: Any) -> None:
+        # On the loop itself (async callbacks, the runner) buffer now, so nothing logged
+        # just before the outcome can arrive after the job's last flush; from a worker
+        # thread, hop onto the loop.
+        if _on_loop(self._loop):
+            buffer(self._key, item)
+        else:
+            self._loop.call_soon_threadsafe(buffer, self._key, item)
 
 
 class JobRunner:
-    def __init__(self, plugin: Plugin, *, job_classes: dict[JobType, type[BaseJob[Any]]]) -> None:
+    def __init__(
+        self,
+        plugin: Plugin,
+        *,
+        job_classes: dict[JobType, type[BaseJob[Any]]],
+        base_url: str = "",
+    ) -> None:
         self._plugin = plugin
+        self._base_url = base_url
         self._job_class = job_classes.get(plugin.job_type, CustomJob)
         self._threads = ThreadPoolExecutor(
             max_workers=plugin.concurrency, thread_name_prefix="plugin-job"
@@ -169,7 +195,9 @@ class JobRunner:
         try:
             config = parse_config(message.config, self._plugin.config_model)
         except ValidationError as exc:
-            self._outbox[key] = _failed(key, exc, kind="ConfigError", prefix="invalid config: ")
+            self._outbox[key] = self._fitted(
+                _failed(key, exc, kind="ConfigError", prefix="invalid config: ")
+            )
             self._spawn(self._try_send(self._outbox[key]))
             return
         job = self._job_class(
@@ -180,6 +208,7 @@ class JobRunner:
             input=message.input,
             timeout_s=message.timeout_s,
             events=_Events(self, key),
+            base_url=self._base_url,
         )
         running = _Running(job=job, is_async=is_async)
         self._running[key] = running
@@ -195,12 +224,17 @@ class JobRunner:
         await self._try_send(Accepted(job_id=key[0], attempt=key[1]))
         try:
             async with self._slots:
+                job = running.job
+                if job.cancelled:
+                    raise asyncio.CancelledError  # cancelled while waiting for a slot
+                loop = asyncio.get_running_loop()
                 if running.is_async:
-                    value = await self._plugin.callback(running.job)
+                    value = await self._plugin.callback(job)
+                    if _has_finish_step(job):
+                        value = await loop.run_in_executor(self._threads, job._finish, value)
                 else:
-                    loop = asyncio.get_running_loop()
                     value = await loop.run_in_executor(
-                        self._threads, self._plugin.callback, running.job
+                        self._threads, _call_and_finish, job, self._plugin.callback
                     )
             outcome: Outcome = (
                 _failed(key, None, kind="Cancelled", prefix="stopped after a cancel")
@@ -218,8 +252,32 @@ class JobRunner:
             outcome = _failed(key, exc, kind=kind)
         await self._flush(key)
         self._running.pop(key, None)
+        outcome = self._fitted(outcome)
         self._outbox[key] = outcome
         await self._try_send(outcome)
+
+    def _message_budget(self) -> int:
+        """Bytes a single message may use, with room for its envelope."""
+        return max(1024, self._max_message_size - 512)
+
+    def _fitted(self, outcome: Outcome) -> Outcome:
+        """A `failed` whose message and traceback are cut (head and tail) to fit the hub's
+        limit: an outcome the hub must refuse would be re-sent forever."""
+        if not isinstance(outcome, Failed):
+            return outcome
+        budget = self._message_budget()
+        if len(encode(outcome).encode("utf-8")) <= budget:
+            return outcome
+        error = outcome.error
+        fitted = error.model_copy(
+            update={
+                "message": _fit(error.message, budget // 4),
+                "traceback": None
+                if error.traceback is None
+                else _fit(error.traceback, budget // 2),
+            }
+        )
+        return outcome.model_copy(update={"error": fitted})
 
     def _result(self, key: Key, value: Any) -> Outcome:
         if isinstance(value, BaseModel):
@@ -267,8 +325,8 @@ class JobRunner:
         if running is None or self._send is None:
             return
         messages: list[Log | Progress] = []
-        while running.logs:
-            batch, running.logs = running.logs[:LOG_BATCH], running.logs[LOG_BATCH:]
+        logs, running.logs = running.logs, []
+        for batch in _log_batches(logs, self._message_budget()):
             messages.append(Log(job_id=key[0], attempt=key[1], records=batch))
         if running.progress is not None:
             messages.append(running.progress)
@@ -286,6 +344,46 @@ class JobRunner:
             log.debug("could not send %s: %s", message.type, exc)
             return False
         return True
+
+
+def _log_batches(records: list[LogRecord], budget: int) -> Iterator[list[LogRecord]]:
+    """Records in batches of at most LOG_BATCH records and about `budget` bytes; a record
+    too big on its own is cut to fit."""
+    batch: list[LogRecord] = []
+    size = 0
+    for record in records:
+        cost = len(record.message.encode("utf-8")) + len(json.dumps(record.fields)) + 100
+        if cost > budget:
+            record = record.model_copy(
+                update={"message": _fit(record.message, budget // 2), "fields": {}}
+            )
+            cost = budget // 2 + 100
+        if batch and (len(batch) >= LOG_BATCH or size + cost > budget):
+            yield batch
+            batch, size = [], 0
+        batch.append(record)
+        size += cost
+    if batch:
+        yield batch
+
+
+def _fit(
+    text: str, limit: int, marker: str = "\n[... cut to fit the hub's message limit ...]\n"
+) -> str:
+    """`text` shortened to about `limit` bytes, keeping its head and tail."""
+    if len(text.encode("utf-8")) <= limit:
+        return text
+    keep = max(0, (limit - len(marker)) // 8)  # chars; UTF-8 may take up to 4 bytes each
+    return text[:keep] + marker + text[-keep:] if keep else marker.strip()
+
+
+def _has_finish_step(job: BaseJob[Any]) -> bool:
+    return type(job)._finish is not BaseJob._finish
+
+
+def _call_and_finish(job: BaseJob[Any], callback: Any) -> Any:
+    """In a worker thread: the callback, then its type's finish step (upload, post...)."""
+    return job._finish(callback(job))
 
 
 def _failed(key: Key, exc: BaseException | None, *, kind: str, prefix: str = "") -> Failed:

@@ -149,13 +149,12 @@ def main() -> None:
         try:
             for _ in range(args.plugins):
                 plugin = PluginProcess(
-                    "noop",
+                    "bench/noop_plugin.py",
                     hub=hub,
                     plugin_id=plugin_id,
                     secret=secret,
                     env={"CONCURRENCY": str(args.concurrency)},
                 )
-                plugin.args = [sys.executable, str(ROOT / "bench" / "noop_plugin.py")]
                 plugins.append(plugin.start())
             wait_until(
                 lambda: len(hub.plugin(plugin_id)["connections"]) == args.plugins, timeout=15

@@ -10,8 +10,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 
+from hub.api import files as file_routes
+from hub.api import job_io
 from hub.api import jobs as job_routes
 from hub.api import plugins as plugin_routes
+from hub.api import projects as project_routes
 from hub.api.errors import EXCEPTION_HANDLERS
 from hub.api.metrics import metrics
 from hub.gateway.endpoint import plugin_socket
@@ -46,7 +49,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/healthz", healthz),
             Route("/metrics", metrics),
             WebSocketRoute("/ws/plugin", plugin_socket),
-            Mount("/api/v1", routes=[*plugin_routes.routes, *job_routes.routes]),
+            Mount("/io", routes=job_io.routes),
+            Mount(
+                "/api/v1",
+                routes=[
+                    *plugin_routes.routes,
+                    *job_routes.routes,
+                    *project_routes.routes,
+                    *file_routes.routes,
+                ],
+            ),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,

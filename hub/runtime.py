@@ -6,12 +6,16 @@ import logging
 
 from ango_plugins_sdk.protocol import CloseCode
 from hub.jobs.engine import JobEngine
+from hub.jobs.tokens import JobTokens, load_or_create_key
 from hub.services.accounts import AccountService
+from hub.services.files import FileService
+from hub.services.job_types import JobTypeRules
 from hub.services.jobs import JobService
 from hub.services.live import LiveRegistry
 from hub.services.plugins import PluginService
+from hub.services.workspace import WorkspaceService
 from hub.settings import Settings
-from hub.storage import LocalStorage, Storage
+from hub.storage import Storage, storage_from_url
 from hub.store import Store
 
 log = logging.getLogger("hub")
@@ -23,12 +27,17 @@ class Hub:
         self.store = Store(
             settings.resolved_database_url, sqlite_synchronous=settings.sqlite_synchronous
         )
-        self.storage: Storage = LocalStorage(settings.data_dir / "blobs")
+        self.storage: Storage = storage_from_url(settings.storage_url, settings.data_dir)
         self.live = LiveRegistry()
         self.accounts = AccountService(self.store)
         self.plugins = PluginService(self.store, self.live)
-        self.jobs = JobEngine(self.store, self.live, settings)
-        self.job_service = JobService(self.store, self.jobs, self.plugins)
+        self.workspace = WorkspaceService(self.store, self.storage)
+        self.files = FileService(self.store, self.storage)
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.tokens = JobTokens(load_or_create_key(settings.data_dir, settings.secret_key))
+        self.job_rules = JobTypeRules(self.workspace, self.files, self.storage, self.tokens)
+        self.jobs = JobEngine(self.store, self.live, settings, rules=self.job_rules)
+        self.job_service = JobService(self.store, self.jobs, self.plugins, self.job_rules)
 
     async def start(self) -> None:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -37,7 +46,8 @@ class Hub:
 
     async def stop(self) -> None:
         """Stop taking work, tell plugins the hub is restarting, close the database."""
-        await self.jobs.stop()
+        # Sockets first, so no outcome arrives after the engine's last commit.
         await self.live.disconnect_all(CloseCode.SERVICE_RESTART, "hub restarting")
+        await self.jobs.stop()
         await self.store.close()
         await self.storage.close()

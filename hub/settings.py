@@ -16,6 +16,8 @@ from typing import Any
 
 from ango_plugins_sdk.protocol import DEFAULT_MAX_MESSAGE_SIZE
 
+_SECRET_FIELDS = frozenset({"database_url", "storage_url", "secret_key"})
+
 
 class SettingsError(ValueError):
     """An environment variable holds a value the hub cannot use."""
@@ -30,6 +32,15 @@ class Settings:
     data_dir: Path = _env_field("HUB_DATA_DIR", Path("var"), "Where the hub keeps its data.")
     database_url: str = _env_field(
         "HUB_DATABASE_URL", "", "SQLAlchemy async URL; empty means SQLite in the data dir."
+    )
+    storage_url: str = _env_field(
+        "HUB_STORAGE_URL", "", "Blob storage: empty means the data dir; or s3://bucket/prefix."
+    )
+    secret_key: str = _env_field(
+        "HUB_SECRET_KEY",
+        "",
+        "Signs job tokens; empty means a random key kept in the data dir. Hubs sharing work "
+        "must share it.",
     )
     heartbeat_interval: float = _env_field(
         "HUB_HEARTBEAT_INTERVAL", 5.0, "Seconds between a plugin's heartbeats."
@@ -101,12 +112,26 @@ class Settings:
             )
         if self.sqlite_synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
             self._refuse("sqlite_synchronous", "one of OFF, NORMAL, FULL, EXTRA")
+        if self.storage_url:
+            # Imported only when set: the storage package pulls in botocore.
+            from hub.storage.factory import FORMS, parse_storage_url
+
+            try:
+                parse_storage_url(self.storage_url)
+            except ValueError as error:
+                self._refuse("storage_url", f"{FORMS} ({error})")
         if self.log_level.upper() not in logging.getLevelNamesMapping():
             self._refuse("log_level", "a logging level such as DEBUG, INFO, WARNING, ERROR")
 
     def _refuse(self, name: str, expected: str) -> None:
         variable = next(f.metadata["env"] for f in fields(self) if f.name == name)
-        raise SettingsError(f"{variable} must be {expected}, got {getattr(self, name)!r}")
+        # URLs may carry credentials, and this message ends up in logs: never echo them.
+        shown = (
+            "(not shown: it may hold credentials)"
+            if name in _SECRET_FIELDS
+            else repr(getattr(self, name))
+        )
+        raise SettingsError(f"{variable} must be {expected}, got {shown}")
 
     @property
     def heartbeat_timeout(self) -> float:

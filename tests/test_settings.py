@@ -22,6 +22,7 @@ STRING_SAMPLES = {
     "database_url": "postgresql+asyncpg://hub:pw@db.internal:5432/hub",
     "storage_url": "s3://hub-blobs/prod",
     "sqlite_synchronous": "FULL",
+    "secret_key": "a-shared-signing-key-for-every-hub",
     "log_level": "DEBUG",
 }
 
@@ -301,3 +302,10 @@ def test_an_unknown_log_level_is_refused() -> None:
 def test_a_lease_shorter_than_the_heartbeat_interval_is_refused() -> None:
     with pytest.raises(SettingsError):
         Settings.from_env({"HUB_HEARTBEAT_INTERVAL": "10", "HUB_LEASE_TTL": "5"})
+
+
+def test_a_bad_url_setting_does_not_echo_its_credentials() -> None:
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env({"HUB_STORAGE_URL": "s3://AKIAEXAMPLE:topsecret@bucket:99/x?y=1"})
+    assert "HUB_STORAGE_URL" in str(raised.value)
+    assert "topsecret" not in str(raised.value)

@@ -5,11 +5,10 @@ Pure models, no I/O. Coordinates are pixels of the asset, origin top-left.
 
 from __future__ import annotations
 
-import math
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 _STRICT = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 _LENIENT = ConfigDict(extra="ignore", frozen=True, allow_inf_nan=False)
@@ -111,13 +110,6 @@ class Classification(BaseModel):
     value: str | bool | float
     source: Source = Source()
     score: Score | None = None
-
-    @field_validator("value")
-    @classmethod
-    def _finite(cls, value: str | bool | float) -> str | bool | float:
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ValueError("value must be finite")
-        return value
 
 
 class AnnotationSet(BaseModel):

@@ -5,14 +5,15 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from hub.api.common import caller, hub_of, json_body, page_args
 from hub.jobs.queue import INTERACTIVE
-from hub.services.errors import Invalid
+from hub.services.errors import Invalid, NotFound
 from hub.services.jobs import JobBatchRequest, JobLike, JobRequest
 from hub.store import JobLog
 
@@ -120,6 +121,25 @@ async def job_logs(request: Request) -> Response:
     )
 
 
+async def job_artifact(request: Request) -> Response:
+    """The export file of a succeeded export job: a redirect to storage, or streamed."""
+    principal = await caller(request)
+    hub = hub_of(request)
+    job = await hub.job_service.get(principal, request.path_params["job_id"])
+    artifact = (job.result or {}).get("artifact") if isinstance(job.result, dict) else None
+    if job.status != "succeeded" or not artifact:
+        raise NotFound(f"job {job.id} has no file to download ({job.status})")
+    filename = artifact["filename"]
+    presigned = hub.storage.presigned_get(artifact["key"], 600)
+    if presigned:
+        return RedirectResponse(presigned, status_code=307)
+    return StreamingResponse(
+        hub.storage.get(artifact["key"]),
+        media_type=artifact.get("content_type") or "application/octet-stream",
+        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename)}"},
+    )
+
+
 async def cancel_job(request: Request) -> Response:
     principal = await caller(request)
     job = await hub_of(request).job_service.cancel(principal, request.path_params["job_id"])
@@ -138,6 +158,7 @@ routes = [
     Route("/jobs", list_jobs, methods=["GET"]),
     Route("/jobs/{job_id}", get_job, methods=["GET"]),
     Route("/jobs/{job_id}/logs", job_logs, methods=["GET"]),
+    Route("/jobs/{job_id}/artifact", job_artifact, methods=["GET"]),
     Route("/jobs/{job_id}/cancel", cancel_job, methods=["POST"]),
     Route("/jobs/{job_id}/retry", retry_job, methods=["POST"]),
 ]

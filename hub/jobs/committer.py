@@ -31,7 +31,9 @@ _UPDATE_JOB = (
 
 
 class Committer:
-    def __init__(self, store: Store, *, after_commit: Callable[[list[ActiveJob]], None]) -> None:
+    def __init__(
+        self, store: Store, *, after_commit: Callable[[list[tuple[ActiveJob, str]]], None]
+    ) -> None:
         self._store = store
         self._after_commit = after_commit
         self._new: dict[str, ActiveJob] = {}
@@ -105,6 +107,10 @@ class Committer:
             # mark the job dirty again and go in the next one.
             inserts = [job.insert_row() for job in new.values()]
             updates = [job.snapshot() for job in dirty.values()]
+            written = [(job, row["status"]) for job, row in zip(new.values(), inserts, strict=True)]
+            written += [
+                (job, row["status"]) for job, row in zip(dirty.values(), updates, strict=True)
+            ]
             try:
                 async with self._store.write() as session:
                     if inserts:
@@ -127,7 +133,7 @@ class Committer:
                 self._wake.set()
                 continue
             self.commits += 1
-            self._after_commit([*new.values(), *dirty.values()])
+            self._after_commit(written)
             for waiter in waiters:
                 if not waiter.done():
                     waiter.set_result(None)

@@ -22,7 +22,7 @@ import logging
 import time
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 
@@ -57,6 +57,26 @@ TICK = 0.05
 RETRY_DELAY_CAP = 60.0
 
 
+class TypeRules(Protocol):
+    """What differs between job types, as far as the engine is concerned."""
+
+    def dispatch_input(self, job: ActiveJob) -> dict[str, Any]:
+        """The input to send with the job's current attempt."""
+        ...
+
+    def apply(self, job: ActiveJob, output: Any) -> Any:
+        """The result to store from a successful attempt's output; raises ValueError."""
+        ...
+
+
+class _PassThrough:
+    def dispatch_input(self, job: ActiveJob) -> dict[str, Any]:
+        return job.input
+
+    def apply(self, job: ActiveJob, output: Any) -> Any:
+        return output
+
+
 class JobEngine:
     def __init__(
         self,
@@ -65,7 +85,9 @@ class JobEngine:
         settings: Settings,
         *,
         clock: Callable[[], float] = time.time,
+        rules: TypeRules | None = None,
     ) -> None:
+        self._rules: TypeRules = rules or _PassThrough()
         self._store = store
         self._live = live
         self._settings = settings
@@ -155,6 +177,8 @@ class JobEngine:
         """Cancel an active job: at once if queued; if running, when the plugin stops or the
         grace period ends, whichever comes first."""
         now = self._clock()
+        if job.is_terminal:
+            return  # finished meanwhile; its outcome is on its way to disk
         if job.status == JobStatus.QUEUED:
             self._queues[job.plugin_id].remove(job.id)
             self._finish(job, JobStatus.CANCELLED, error=_error(reason, "Cancelled"))
@@ -190,8 +214,8 @@ class JobEngine:
         """A plugin connected; it names the attempts it still holds, which stay with it."""
         now = self._clock()
         for ref in held:
-            job = self._active.get(ref.job_id)
-            if job is None or not job.holds(ref.job_id, ref.attempt):
+            job = self._current(connection, ref.job_id, ref.attempt)
+            if job is None:
                 continue  # finished or re-dispatched meanwhile: its outcome is acked and dropped
             self._release_capacity(job)
             job.connection_id = connection.id
@@ -212,7 +236,12 @@ class JobEngine:
             if job.connection_id != connection.id:
                 continue
             job.connection_id = None
-            if job.started_at is None:
+            self._committer.touch(job)  # so the stored row forgets the connection too
+            if job.cancel_requested_at is not None and job.started_at is None:
+                self._finish(
+                    job, JobStatus.CANCELLED, error=_error("cancelled by user", "Cancelled")
+                )
+            elif job.started_at is None:
                 self._requeue(job, reason="connection closed before the plugin accepted it")
         connection.running = 0
         self._kick(connection.plugin_id)
@@ -221,21 +250,26 @@ class JobEngine:
         """Renew the leases of the listed attempts. Memory only: no write per heartbeat."""
         expires = self._clock() + self._settings.lease_ttl
         for ref in jobs:
-            job = self._active.get(ref.job_id)
-            if job is not None and job.holds(ref.job_id, ref.attempt):
+            job = self._current(connection, ref.job_id, ref.attempt)
+            # Unaccepted assignments keep their (short) accept timeout.
+            if (
+                job is not None
+                and job.connection_id == connection.id
+                and job.started_at is not None
+            ):
                 job.lease_expires_at = expires
 
     async def handle(self, connection: LiveConnection, message: Message) -> None:
         if isinstance(message, Result | Failed):
             self._on_outcome(connection, message)
         elif isinstance(message, Accepted):
-            self._on_accepted(message)
+            self._on_accepted(connection, message)
         elif isinstance(message, Progress):
-            self._on_progress(message)
+            self._on_progress(connection, message)
         elif isinstance(message, Log):
-            self._on_log(message)
+            self._on_log(connection, message)
         elif isinstance(message, Release):
-            self._on_release(message)
+            self._on_release(connection, message)
         elif isinstance(message, Error):
             log.warning(
                 "plugin %s connection %s reports %s: %s",
@@ -251,12 +285,16 @@ class JobEngine:
                 job_id=getattr(message, "job_id", None),
             )
 
-    def _current(self, job_id: str, attempt: int) -> ActiveJob | None:
+    def _current(self, connection: LiveConnection, job_id: str, attempt: int) -> ActiveJob | None:
+        """The job if (job_id, attempt) is its running attempt and it belongs to the plugin
+        on this connection; anything else is stale (or forged) and changes nothing."""
         job = self._active.get(job_id)
-        return job if job is not None and job.holds(job_id, attempt) else None
+        if job is None or not job.holds(job_id, attempt) or job.plugin_id != connection.plugin_id:
+            return None
+        return job
 
-    def _on_accepted(self, message: Accepted) -> None:
-        job = self._current(message.job_id, message.attempt)
+    def _on_accepted(self, connection: LiveConnection, message: Accepted) -> None:
+        job = self._current(connection, message.job_id, message.attempt)
         if job is None or job.started_at is not None:
             return
         now = self._clock()
@@ -264,8 +302,8 @@ class JobEngine:
         job.lease_expires_at = now + self._settings.lease_ttl
         self._committer.touch(job)
 
-    def _on_progress(self, message: Progress) -> None:
-        job = self._current(message.job_id, message.attempt)
+    def _on_progress(self, connection: LiveConnection, message: Progress) -> None:
+        job = self._current(connection, message.job_id, message.attempt)
         if job is None:
             return
         job.progress_current = message.current
@@ -273,9 +311,9 @@ class JobEngine:
         job.progress_message = message.message
         self._committer.touch(job)
 
-    def _on_log(self, message: Log) -> None:
+    def _on_log(self, connection: LiveConnection, message: Log) -> None:
         job = self._active.get(message.job_id)
-        if job is None or job.attempt != message.attempt:
+        if job is None or job.attempt != message.attempt or job.plugin_id != connection.plugin_id:
             return
         for record in message.records:
             self._committer.log(
@@ -288,8 +326,8 @@ class JobEngine:
                 fields=record.fields,
             )
 
-    def _on_release(self, message: Release) -> None:
-        job = self._current(message.job_id, message.attempt)
+    def _on_release(self, connection: LiveConnection, message: Release) -> None:
+        job = self._current(connection, message.job_id, message.attempt)
         if job is None:
             return
         self._release_capacity(job)
@@ -300,7 +338,7 @@ class JobEngine:
         self._requeue(job, reason=f"handed back by the plugin: {message.reason or 'no reason'}")
 
     def _on_outcome(self, connection: LiveConnection, message: Result | Failed) -> None:
-        job = self._current(message.job_id, message.attempt)
+        job = self._current(connection, message.job_id, message.attempt)
         if job is not None:
             self._release_capacity(job)
             if job.cancel_requested_at is not None:
@@ -308,7 +346,12 @@ class JobEngine:
                     job, JobStatus.CANCELLED, error=_error("cancelled by user", "Cancelled")
                 )
             elif isinstance(message, Result):
-                self._finish(job, JobStatus.SUCCEEDED, result=message.output)
+                try:
+                    result = self._rules.apply(job, message.output)
+                except ValueError as exc:
+                    self._finish(job, JobStatus.FAILED, error=_error(str(exc), "InvalidResult"))
+                else:
+                    self._finish(job, JobStatus.SUCCEEDED, result=result)
             else:
                 self._on_failed(job, message)
         # Applied or not (a stale or unknown attempt), the plugin may forget it once it is
@@ -377,7 +420,7 @@ class JobEngine:
         await self._committer.commit()  # never send an attempt that is not on disk
         for connection, job in assigned:
             if job.connection_id == connection.id and job.status == JobStatus.RUNNING:
-                await connection.send(job.to_message())
+                await connection.send(job.to_message(self._rules.dispatch_input(job)))
 
     # --- leases, deadlines, grace periods ----------------------------------------------------
 
@@ -418,6 +461,10 @@ class JobEngine:
 
     def _on_lease_lapsed(self, job: ActiveJob) -> None:
         self._release_capacity(job)
+        if job.cancel_requested_at is not None:
+            # Nobody is working on it any more: the cancel is complete.
+            self._finish(job, JobStatus.CANCELLED, error=_error("cancelled by user", "Cancelled"))
+            return
         if job.started_at is None:
             reason = f"not accepted within {self._settings.accept_timeout:g}s"
         else:
@@ -482,10 +529,12 @@ class JobEngine:
                 self._kick(job.plugin_id)
                 break
 
-    def _forget_finished(self, written: Iterable[ActiveJob]) -> None:
-        """After a commit, finished jobs live only in the database."""
-        for job in written:
-            if job.is_terminal and self._active.get(job.id) is job:
+    def _forget_finished(self, written: Iterable[tuple[ActiveJob, str]]) -> None:
+        """After a commit, jobs whose terminal state it wrote live only in the database.
+        A job that finished while an older state of it was being written stays until the
+        transaction carrying its outcome commits."""
+        for job, written_status in written:
+            if JobStatus(written_status).is_terminal and self._active.get(job.id) is job:
                 del self._active[job.id]
 
     def _send_cancel(self, job: ActiveJob, reason: str, grace: float) -> None:

@@ -47,13 +47,15 @@ class PluginQueue:
         heapq.heappush(self._delayed, (not_before, job_id, organization_id, priority))
 
     def release_due(self, now: float) -> int:
-        """Move delayed jobs whose time has come to the front of their level; how many moved."""
-        moved = 0
+        """Move delayed jobs whose time has come to the front of their level, in the order
+        they came due (they have waited longest); how many moved."""
+        due = []
         while self._delayed and self._delayed[0][0] <= now:
-            _, job_id, organization_id, priority = heapq.heappop(self._delayed)
+            due.append(heapq.heappop(self._delayed))
+        for _, job_id, organization_id, priority in reversed(due):
             self.push(job_id, organization_id, priority, front=True)
-            moved += 1
-        return moved
+            self._levels[priority].move_to_end(organization_id, last=False)
+        return len(due)
 
     def next_due(self) -> float | None:
         return self._delayed[0][0] if self._delayed else None

@@ -79,14 +79,14 @@ class ActiveJob:
     def insert_row(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name in _COLUMNS}
 
-    def to_message(self) -> JobMessage:
+    def to_message(self, job_input: dict[str, Any] | None = None) -> JobMessage:
         return JobMessage(
             job_id=self.id,
             attempt=self.attempt,
             job_type=JobType(self.type),
             operation=self.operation,
             config=self.config,
-            input=self.input,
+            input=self.input if job_input is None else job_input,
             timeout_s=self.timeout_s,
         )
 

@@ -15,11 +15,12 @@ from hub.security import new_id
 from hub.services.accounts import Principal
 from hub.services.config_schema import check_config
 from hub.services.errors import Conflict, Invalid, NotFound
+from hub.services.job_types import JobTypeRules
 from hub.services.plugins import PluginService
 from hub.store import Job, JobLog, Store
+from hub.store.paging import newest_first
 
 MAX_JOBS_PER_REQUEST = 1000
-MAX_PAGE_SIZE = 200
 
 # Short, user-facing runs go before bulk work unless the request says otherwise.
 _DEFAULT_PRIORITY = {JobType.FILE_EXPLORER: INTERACTIVE, JobType.MODEL: INTERACTIVE}
@@ -47,10 +48,13 @@ JobLike = Job | ActiveJob
 
 
 class JobService:
-    def __init__(self, store: Store, engine: JobEngine, plugins: PluginService) -> None:
+    def __init__(
+        self, store: Store, engine: JobEngine, plugins: PluginService, rules: JobTypeRules
+    ) -> None:
         self._store = store
         self._engine = engine
         self._plugins = plugins
+        self._rules = rules
 
     async def submit(
         self, principal: Principal, plugin_id: str, requests: list[JobRequest], *, now: float
@@ -61,11 +65,15 @@ class JobService:
         jobs = []
         for index, request in enumerate(requests):
             config = plugin.default_config if request.config is None else request.config
-            where = "config" if len(requests) == 1 else f"jobs[{index}].config"
-            check_config(plugin.config_schema, config, what=where)
-            job_input = dict(request.input)
-            if request.project_id is not None:
-                job_input["project_id"] = request.project_id
+            prefix = "" if len(requests) == 1 else f"jobs[{index}]."
+            check_config(plugin.config_schema, config, what=f"{prefix}config")
+            job_input = await self._rules.prepare_input(
+                principal.organization_id,
+                job_type,
+                request.project_id,
+                request.input,
+                where=f"{prefix}input",
+            )
             priority = (
                 PRIORITIES[request.priority]
                 if request.priority
@@ -117,13 +125,10 @@ class JobService:
             if status not in set(JobStatus):
                 raise Invalid(f"unknown status {status!r}; expected one of {', '.join(JobStatus)}")
             query = query.where(Job.status == status)
-        if cursor:
-            query = query.where(Job.id < cursor)
-        limit = max(1, min(limit, MAX_PAGE_SIZE))
-        async with self._store.read() as session:
-            rows = list(await session.scalars(query.order_by(Job.id.desc()).limit(limit + 1)))
-        next_cursor = rows[limit - 1].id if len(rows) > limit else None
-        return [self._engine.active(r.id) or r for r in rows[:limit]], next_cursor
+        rows, next_cursor = await newest_first(
+            self._store, query, Job.id, cursor=cursor, limit=limit
+        )
+        return [self._engine.active(r.id) or r for r in rows], next_cursor
 
     async def logs(
         self, principal: Principal, job_id: str, *, after: int, limit: int
@@ -144,7 +149,7 @@ class JobService:
 
     async def cancel(self, principal: Principal, job_id: str) -> JobLike:
         job = await self.get(principal, job_id)
-        if not isinstance(job, ActiveJob):
+        if not isinstance(job, ActiveJob) or job.is_terminal:
             raise Conflict(f"job {job_id} already {job.status}")
         await self._engine.cancel(job)
         return job

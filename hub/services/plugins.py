@@ -13,8 +13,7 @@ from hub.services.config_schema import check_config, validate_schema
 from hub.services.errors import Invalid, NotFound
 from hub.services.live import LiveRegistry
 from hub.store import Plugin, Store, utcnow
-
-MAX_PAGE_SIZE = 200
+from hub.store.paging import newest_first
 
 
 def _http_url(value: str) -> str:
@@ -95,14 +94,8 @@ class PluginService:
         self, organization_id: str, *, cursor: str | None = None, limit: int = 50
     ) -> tuple[list[Plugin], str | None]:
         """One page of the organization's plugins, newest first, and the next page's cursor."""
-        limit = max(1, min(limit, MAX_PAGE_SIZE))
         query = select(Plugin).where(Plugin.organization_id == organization_id)
-        if cursor:
-            query = query.where(Plugin.id < cursor)
-        async with self._store.read() as session:
-            rows = list(await session.scalars(query.order_by(Plugin.id.desc()).limit(limit + 1)))
-        next_cursor = rows[limit - 1].id if len(rows) > limit else None
-        return rows[:limit], next_cursor
+        return await newest_first(self._store, query, Plugin.id, cursor=cursor, limit=limit)
 
     async def get(self, organization_id: str, plugin_id: str) -> Plugin:
         """The plugin, if it belongs to the organization; another's is as good as absent."""

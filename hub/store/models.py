@@ -143,3 +143,18 @@ class JobLog(Base):
     message: Mapped[str] = mapped_column(Text)
     fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
     time: Mapped[float] = mapped_column()
+
+
+class StoredFile(Base):
+    """A file a user uploaded for jobs to read (a CSV for a markdown run, say)."""
+
+    __tablename__ = "files"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    organization_id: Mapped[str] = mapped_column(String(32), index=True)
+    filename: Mapped[str] = mapped_column(String(500))
+    content_type: Mapped[str] = mapped_column(String(200), default="application/octet-stream")
+    size: Mapped[int] = mapped_column()
+    storage_key: Mapped[str] = mapped_column(String(500))
+    created_by: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -184,8 +184,10 @@ class PluginProcess:
         secret: str,
         env: dict[str, str] | None = None,
     ) -> None:
-        self.log_path = hub.data_dir / f"plugin-{script}-{time.monotonic_ns()}.log"
-        self.args = [sys.executable, str(PLUGINS_DIR / f"{script}.py")]
+        # A bare name is a test plugin in tests/e2e/plugins; a path is relative to the repo.
+        path = REPO_ROOT / script if "/" in script else PLUGINS_DIR / f"{script}.py"
+        self.log_path = hub.data_dir / f"plugin-{path.stem}-{time.monotonic_ns()}.log"
+        self.args = [sys.executable, str(path)]
         self.env = {
             **os.environ,
             "PLUGIN_ID": plugin_id,
@@ -228,3 +230,49 @@ class PluginProcess:
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+class MotoServer:
+    """moto's standalone S3-compatible server as a real process on a loopback port."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL": self.url,
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> MotoServer:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_until(self._up, timeout=30, interval=0.1)
+        return self
+
+    def _up(self) -> bool:
+        try:
+            return httpx.get(self.url, timeout=1).status_code < 500
+        except httpx.HTTPError:
+            return False
+
+    def create_bucket(self, name: str) -> None:
+        import boto3
+
+        boto3.client(
+            "s3",
+            endpoint_url=self.url,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        ).create_bucket(Bucket=name)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)

@@ -1,0 +1,86 @@
+"""Markdown jobs: a CSV and a template in, markdown documents out (assets on the hub)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ango_plugins_sdk._export import _DataJob
+from ango_plugins_sdk._job import ConfigT
+from ango_plugins_sdk.protocol import JobType
+
+if TYPE_CHECKING:
+    import pandas
+
+DOCUMENTS_PER_REQUEST = 500
+
+
+class MarkdownDocument(BaseModel):
+    """One markdown asset to create."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    markdown: Annotated[str, Field(max_length=1_000_000)]
+    external_id: Annotated[str, Field(max_length=500)] | None = None
+    batch: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+
+
+class MarkdownJob(_DataJob[ConfigT]):
+    job_type = JobType.MARKDOWN
+
+    @property
+    def template(self) -> str:
+        return str(self.input.get("template", ""))
+
+    @property
+    def project_id(self) -> str:
+        return str(self.input.get("project_id", ""))
+
+    @property
+    def num_rows(self) -> int | None:
+        """Rows in the CSV, when the hub could count them up front."""
+        value = self.input.get("num_rows")
+        return None if value is None else int(value)
+
+    def rows(self) -> Iterator[dict[str, str]]:
+        """The CSV's rows as {column: value}, streamed from the hub."""
+        lines = (line.decode("utf-8-sig") for line in self._data.lines(self._io["csv_url"]))
+        yield from csv.DictReader(lines)
+
+    def dataframe(self) -> pandas.DataFrame:
+        """The whole CSV as a pandas DataFrame (every column as text). For small files."""
+        import pandas  # the SDK only needs pandas if a plugin asks for a DataFrame
+
+        data = b"".join(self._data.lines(self._io["csv_url"]))
+        return pandas.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False)
+
+    def _finish(self, value: Any) -> Any:
+        if isinstance(value, MarkdownDocument):
+            value = [value]
+        if not isinstance(value, Iterable) or isinstance(value, str | bytes | dict):
+            raise TypeError(
+                "a markdown callback must return or yield MarkdownDocument objects, "
+                f"not {type(value).__name__}"
+            )
+        totals = {"documents": 0, "created": 0, "skipped": 0}
+        batch: list[dict[str, Any]] = []
+        for document in value:
+            if not isinstance(document, MarkdownDocument):
+                document = MarkdownDocument.model_validate(document)
+            batch.append(document.model_dump(exclude_none=True))
+            if len(batch) >= DOCUMENTS_PER_REQUEST:
+                self._send(batch, totals)
+                batch = []
+        if batch:
+            self._send(batch, totals)
+        return totals
+
+    def _send(self, documents: list[dict[str, Any]], totals: dict[str, int]) -> None:
+        answer = self._data.post_json(self._io["documents_url"], {"documents": documents})
+        totals["documents"] += len(documents)
+        totals["created"] += int(answer.get("created", 0))
+        totals["skipped"] += int(answer.get("skipped", 0))

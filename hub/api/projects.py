@@ -1,0 +1,351 @@
+"""/api/v1/projects, /api/v1/tasks, /api/v1/assets: the workspace.
+
+Image uploads are `multipart/form-data`, parsed by Starlette's `request.form()`: each file
+part is spooled to a temporary file (in memory up to 1 MB, then on disk), and the hub then
+streams it from there into storage in chunks, so no upload is ever held whole in memory.
+Request bodies are capped (413) whether or not the client declares their length.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import quote
+
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+from starlette.types import Message
+
+from ango_plugins_sdk.protocol.workspace import AnnotationSet, ExportedTask
+from hub.api.common import caller, hub_of, json_body, page_args
+from hub.services.accounts import Principal
+from hub.services.errors import Invalid
+from hub.services.rendering import render_markdown
+from hub.services.workspace import (
+    MAX_IMAGE_BYTES,
+    AssetsCreate,
+    ProjectCreate,
+    ProjectDetails,
+    TaskUpdate,
+    TaskView,
+)
+from hub.storage.base import CHUNK_SIZE
+from hub.store.workspace import Project
+
+MAX_JSON_ASSETS_BYTES = 32 * 1024 * 1024
+"""A JSON asset list (up to 10,000 assets) is parsed whole, so its body is capped."""
+MAX_FILES_PER_UPLOAD = 100
+MAX_UPLOAD_BYTES = 2 * 1024 * 1024 * 1024
+"""A whole multipart request; each file is also capped at `MAX_IMAGE_BYTES`."""
+_UPLOAD_FIELDS = {"file", "external_id", "batch"}
+_NDJSON_BUFFER = 64 * 1024
+
+
+def project_view(project: ProjectDetails) -> dict[str, Any]:
+    return {
+        "id": project.id,
+        "organization_id": project.organization_id,
+        "name": project.name,
+        "description": project.description,
+        "stages": project.stages,
+        "categories": [c.model_dump(mode="json") for c in project.categories],
+        "batches": project.batches,
+        "task_count": project.task_count,
+        "created_at": project.created_at.isoformat(),
+    }
+
+
+def project_summary(project: Project) -> dict[str, Any]:
+    return {
+        "id": project.id,
+        "organization_id": project.organization_id,
+        "name": project.name,
+        "description": project.description,
+        "stages": project.stages,
+        "created_at": project.created_at.isoformat(),
+    }
+
+
+def task_view(task: TaskView) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "id": task.id,
+        "project_id": task.project_id,
+        "stage": task.stage,
+        "batches": task.batches,
+        "asset": task.asset.model_dump(mode="json"),
+        "created_at": task.created_at.isoformat(),
+        "updated_at": task.updated_at.isoformat(),
+    }
+    if task.annotations is not None:
+        view["annotations"] = task.annotations.model_dump(mode="json", exclude_none=True)
+    if task.asset.markdown is not None:
+        # Markdown is stored as the text it was given; this is the only form safe to show.
+        view["asset"]["html"] = render_markdown(task.asset.markdown)
+    return view
+
+
+# --- projects ------------------------------------------------------------------------------
+
+
+async def create_project(request: Request) -> Response:
+    principal = await caller(request)
+    spec = await json_body(request, ProjectCreate)
+    project = await hub_of(request).workspace.create_project(principal, spec)
+    return JSONResponse(project_view(project), status_code=201)
+
+
+async def list_projects(request: Request) -> Response:
+    principal = await caller(request)
+    cursor, limit = page_args(request)
+    projects, next_cursor = await hub_of(request).workspace.list_projects(
+        principal, cursor=cursor, limit=limit
+    )
+    return JSONResponse({"items": [project_summary(p) for p in projects], "next": next_cursor})
+
+
+async def get_project(request: Request) -> Response:
+    principal = await caller(request)
+    project = await hub_of(request).workspace.get_project(
+        principal, request.path_params["project_id"]
+    )
+    return JSONResponse(project_view(project))
+
+
+# --- assets --------------------------------------------------------------------------------
+
+
+async def create_assets(request: Request) -> Response:
+    """JSON `{"assets": [...], "dedupe": bool}`, or multipart `file` parts (image uploads)."""
+    principal = await caller(request)
+    project_id = request.path_params["project_id"]
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        return await _upload_images(request, principal, project_id)
+    spec = await json_body(_capped(request, MAX_JSON_ASSETS_BYTES), AssetsCreate)
+    created, skipped = await hub_of(request).workspace.create_assets(
+        principal.organization_id, project_id, spec.assets, dedupe=spec.dedupe
+    )
+    return JSONResponse({"created": created, "skipped": skipped}, status_code=201)
+
+
+async def _upload_images(request: Request, principal: Principal, project_id: str) -> Response:
+    """Form fields: one or more `file` parts; `external_id` (none, or one per file, in the
+    files' order); `batch` (at most one, for every file)."""
+    workspace = hub_of(request).workspace
+    capped = _capped(request, MAX_UPLOAD_BYTES)
+    async with capped.form(
+        max_files=MAX_FILES_PER_UPLOAD, max_fields=2 * MAX_FILES_PER_UPLOAD, max_part_size=64 * 1024
+    ) as form:
+        unknown = sorted(set(form.keys()) - _UPLOAD_FIELDS)
+        if unknown:
+            raise Invalid(
+                f"unknown form field(s) {', '.join(unknown)}; expected file, external_id, batch"
+            )
+        files = form.getlist("file")
+        external_ids = form.getlist("external_id")
+        batches = form.getlist("batch")
+        if not files:
+            raise Invalid("send one or more images as 'file' parts")
+        uploads: list[UploadFile] = []
+        for index, part in enumerate(files):
+            name = f"file[{index}]"
+            if not isinstance(part, UploadFile):
+                raise Invalid(f"{name} must be a file part (with a filename)")
+            if part.filename:
+                name += f" ({part.filename})"
+            if part.size is not None and part.size > MAX_IMAGE_BYTES:
+                raise Invalid(f"{name} is too large; the limit is {MAX_IMAGE_BYTES} bytes")
+            if part.size == 0:
+                raise Invalid(f"{name} is empty")
+            uploads.append(part)
+        if any(not isinstance(v, str) for v in [*external_ids, *batches]):
+            raise Invalid("external_id and batch must be plain form fields, not files")
+        if external_ids and len(external_ids) != len(uploads):
+            raise Invalid(
+                f"give no external_id or one per file: got {len(external_ids)} "
+                f"for {len(uploads)} file(s)"
+            )
+        if len(batches) > 1:
+            raise Invalid("give at most one batch; it applies to every file")
+        batch = str(batches[0]) if batches else None
+        items = []
+        for index, upload in enumerate(uploads):
+            uploaded = await workspace.upload_image(
+                principal,
+                project_id,
+                upload.filename,
+                _chunks_of(upload),
+                external_id=str(external_ids[index]) if external_ids else None,
+                batch=batch,
+            )
+            items.append({"task_id": uploaded.task_id, **uploaded.asset.model_dump(mode="json")})
+    return JSONResponse(
+        {"created": len(items), "skipped": 0, "items": items, "next": None}, status_code=201
+    )
+
+
+async def _chunks_of(upload: UploadFile) -> AsyncIterator[bytes]:
+    while chunk := await upload.read(CHUNK_SIZE):
+        yield chunk
+
+
+async def asset_file(request: Request) -> Response:
+    """An uploaded image's bytes; 404 for an image by URL (fetch its URL) or markdown."""
+    principal = await caller(request)
+    stored = await hub_of(request).workspace.asset_file(
+        principal.organization_id, request.path_params["asset_id"]
+    )
+    headers = {
+        # Served as the type sniffed at upload, never one a client claimed, and never
+        # rendered as a document: an upload cannot become script on the hub's origin.
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "default-src 'none'; sandbox",
+    }
+    if stored.size is not None:
+        headers["Content-Length"] = str(stored.size)
+    if stored.filename:
+        headers["Content-Disposition"] = f"inline; filename*=UTF-8''{quote(stored.filename)}"
+    return StreamingResponse(stored.chunks, media_type=stored.content_type, headers=headers)
+
+
+# --- tasks ---------------------------------------------------------------------------------
+
+
+async def list_tasks(request: Request) -> Response:
+    principal = await caller(request)
+    _only_params(request, {"stage", "batch", "cursor", "limit"})
+    cursor, limit = page_args(request)
+    tasks, next_cursor = await hub_of(request).workspace.list_tasks(
+        principal,
+        request.path_params["project_id"],
+        stage=_single_param(request, "stage"),
+        batch=_single_param(request, "batch"),
+        cursor=cursor,
+        limit=limit,
+    )
+    return JSONResponse({"items": [task_view(t) for t in tasks], "next": next_cursor})
+
+
+async def get_task(request: Request) -> Response:
+    principal = await caller(request)
+    task = await hub_of(request).workspace.get_task(principal, request.path_params["task_id"])
+    return JSONResponse(task_view(task))
+
+
+async def put_annotations(request: Request) -> Response:
+    principal = await caller(request)
+    annotations = await json_body(request, AnnotationSet)
+    task = await hub_of(request).workspace.set_annotations(
+        principal, request.path_params["task_id"], annotations
+    )
+    return JSONResponse(task_view(task))
+
+
+async def update_task(request: Request) -> Response:
+    principal = await caller(request)
+    change = await json_body(request, TaskUpdate)
+    task = await hub_of(request).workspace.update_task(
+        principal, request.path_params["task_id"], stage=change.stage, batches=change.batches
+    )
+    return JSONResponse(task_view(task))
+
+
+# --- export --------------------------------------------------------------------------------
+
+
+async def export_project(request: Request) -> Response:
+    """NDJSON, one task per line, ordered by task id. `?stage=` and `?batch=` may repeat (a
+    task in any of the stages and any of the batches); no filter means every task."""
+    principal = await caller(request)
+    _only_params(request, {"stage", "batch"})
+    stages = _list_param(request, "stage")
+    batches = _list_param(request, "batch")
+    workspace = hub_of(request).workspace
+    project_id = request.path_params["project_id"]
+    # Counting first turns a missing project or an unknown stage into a proper error
+    # response; once the stream starts, the status is already sent.
+    count = await workspace.count_tasks(
+        principal.organization_id, project_id, stages=stages, batches=batches
+    )
+    tasks = workspace.export_tasks(
+        principal.organization_id, project_id, stages=stages, batches=batches
+    )
+    return StreamingResponse(
+        _ndjson(tasks), media_type="application/x-ndjson", headers={"X-Task-Count": str(count)}
+    )
+
+
+async def _ndjson(tasks: AsyncIterator[ExportedTask]) -> AsyncIterator[bytes]:
+    """Lines grouped into chunks of about 64 KB: one send per task would be slow."""
+    buffer = bytearray()
+    async for task in tasks:
+        buffer += task.model_dump_json(exclude_none=True).encode("utf-8")
+        buffer += b"\n"
+        if len(buffer) >= _NDJSON_BUFFER:
+            yield bytes(buffer)
+            buffer.clear()
+    if buffer:
+        yield bytes(buffer)
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def _only_params(request: Request, allowed: set[str]) -> None:
+    """A misspelled filter must not silently widen a query to everything."""
+    unknown = sorted(set(request.query_params.keys()) - allowed)
+    if unknown:
+        raise Invalid(
+            f"unknown query parameter(s) {', '.join(unknown)}; expected "
+            + ", ".join(sorted(allowed))
+        )
+
+
+def _list_param(request: Request, name: str) -> list[str] | None:
+    values = request.query_params.getlist(name)
+    if any(not v for v in values):
+        raise Invalid(f"{name} must not be empty")
+    return values or None
+
+
+def _single_param(request: Request, name: str) -> str | None:
+    values = _list_param(request, name)
+    if values and len(values) > 1:
+        raise Invalid(f"give at most one {name}")
+    return values[0] if values else None
+
+
+def _capped(request: Request, max_bytes: int) -> Request:
+    """The request with its body refused (413) past `max_bytes`, declared or not."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise HTTPException(413, f"request body too large; the limit is {max_bytes} bytes")
+    receive = request.receive
+    received = 0
+
+    async def capped_receive() -> Message:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > max_bytes:
+                raise HTTPException(413, f"request body too large; the limit is {max_bytes} bytes")
+        return message
+
+    return Request(request.scope, capped_receive)
+
+
+routes = [
+    Route("/projects", create_project, methods=["POST"]),
+    Route("/projects", list_projects, methods=["GET"]),
+    Route("/projects/{project_id}", get_project, methods=["GET"]),
+    Route("/projects/{project_id}/assets", create_assets, methods=["POST"]),
+    Route("/projects/{project_id}/tasks", list_tasks, methods=["GET"]),
+    Route("/projects/{project_id}/export", export_project, methods=["GET"]),
+    Route("/tasks/{task_id}", get_task, methods=["GET"]),
+    Route("/tasks/{task_id}", update_task, methods=["PATCH"]),
+    Route("/tasks/{task_id}/annotations", put_annotations, methods=["PUT"]),
+    Route("/assets/{asset_id}/file", asset_file, methods=["GET"]),
+]

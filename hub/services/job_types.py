@@ -1,0 +1,252 @@
+"""What each job type needs: its inputs at submit, its data paths at dispatch, and the
+checks its output passes before the hub applies it."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import logging
+import re
+from typing import Any, Protocol, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ango_plugins_sdk.protocol import JobType
+from ango_plugins_sdk.protocol.workspace import ProjectInfo
+from hub.jobs.state import ActiveJob
+from hub.jobs.tokens import JobTokens
+from hub.services.errors import Invalid
+from hub.services.files import FileService
+from hub.storage import Storage
+
+M = TypeVar("M", bound=BaseModel)
+
+log = logging.getLogger("hub.jobs")
+
+UPLOAD_URL_TTL = 6 * 3600
+_CSV_SNIFF_BYTES = 64 * 1024
+
+
+class InvalidOutput(ValueError):
+    """A plugin's output does not fit its job type; the job fails with this message."""
+
+
+class Workspace(Protocol):
+    """What job types need from the workspace service."""
+
+    async def project_info(self, organization_id: str, project_id: str) -> ProjectInfo: ...
+
+    async def count_tasks(
+        self,
+        organization_id: str,
+        project_id: str,
+        *,
+        stages: list[str] | None,
+        batches: list[str] | None,
+    ) -> int: ...
+
+    async def delete_job_assets(
+        self, organization_id: str, project_id: str, job_id: str, *, keep: str
+    ) -> int: ...
+
+
+class _ExportInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    stages: list[str] | None = None
+    batches: list[str] | None = None
+
+
+class _MarkdownInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    template: str = Field(min_length=1, max_length=1_000_000)
+    csv_text: str | None = Field(default=None, max_length=50_000_000)
+    csv_file_id: str | None = None
+
+
+class JobTypeRules:
+    def __init__(
+        self, workspace: Workspace, files: FileService, storage: Storage, tokens: JobTokens
+    ) -> None:
+        self._workspace = workspace
+        self._files = files
+        self._storage = storage
+        self._tokens = tokens
+        # Attempts whose predecessors' assets are already gone (memory only: after a
+        # restart the removal runs once more, finds nothing, and is harmless).
+        self._fresh_attempts: set[str] = set()
+
+    # --- at submit ---------------------------------------------------------------------
+
+    async def prepare_input(
+        self,
+        organization_id: str,
+        job_type: JobType,
+        project_id: str | None,
+        raw_input: dict[str, Any],
+        *,
+        where: str = "input",
+    ) -> dict[str, Any]:
+        """The job's stored input: validated, with what the plugin needs up front."""
+        if job_type == JobType.EXPORT:
+            return await self._prepare_export(organization_id, project_id, raw_input, where)
+        if job_type == JobType.MARKDOWN:
+            return await self._prepare_markdown(organization_id, project_id, raw_input, where)
+        prepared = dict(raw_input)
+        if project_id is not None:
+            await self._workspace.project_info(organization_id, project_id)  # 404 if not ours
+            prepared["project_id"] = project_id
+        return prepared
+
+    async def _prepare_export(
+        self, organization_id: str, project_id: str | None, raw: dict[str, Any], where: str
+    ) -> dict[str, Any]:
+        if not project_id:
+            raise Invalid("an export job needs a project_id")
+        filters = _parse(_ExportInput, raw, where)
+        project = await self._workspace.project_info(organization_id, project_id)
+        for stage in filters.stages or []:
+            if stage not in project.stages:
+                raise Invalid(f"{where}.stages: project has no stage {stage!r}")
+        count = await self._workspace.count_tasks(
+            organization_id, project_id, stages=filters.stages, batches=filters.batches
+        )
+        return {
+            "project_id": project_id,
+            "stages": filters.stages,
+            "batches": filters.batches,
+            "project": project.model_dump(mode="json"),
+            "num_tasks": count,
+        }
+
+    async def _prepare_markdown(
+        self, organization_id: str, project_id: str | None, raw: dict[str, Any], where: str
+    ) -> dict[str, Any]:
+        if not project_id:
+            raise Invalid("a markdown job needs a project_id")
+        spec = _parse(_MarkdownInput, raw, where)
+        await self._workspace.project_info(organization_id, project_id)
+        if (spec.csv_text is None) == (spec.csv_file_id is None):
+            raise Invalid(f"{where}: give exactly one of csv_text or csv_file_id")
+        prepared: dict[str, Any] = {"project_id": project_id, "template": spec.template}
+        if spec.csv_text is not None:
+            prepared["csv_text"] = spec.csv_text
+            prepared["num_rows"] = _check_csv(spec.csv_text, f"{where}.csv_text", complete=True)
+        else:
+            assert spec.csv_file_id is not None
+            stored = await self._files.get(organization_id, spec.csv_file_id)
+            head = b""
+            async for chunk in self._files.read(stored):
+                head += chunk
+                if len(head) >= _CSV_SNIFF_BYTES:
+                    break
+            text = codecs.getincrementaldecoder("utf-8-sig")().decode(head[:_CSV_SNIFF_BYTES])
+            _check_csv(text, f"file {stored.filename!r}", complete=len(head) < _CSV_SNIFF_BYTES)
+            prepared["csv_file_id"] = stored.id
+        return prepared
+
+    # --- at dispatch -------------------------------------------------------------------
+
+    def dispatch_input(self, job: ActiveJob) -> dict[str, Any]:
+        """The input sent with this attempt: the stored input plus its data paths."""
+        if job.type not in (JobType.EXPORT, JobType.MARKDOWN):
+            return job.input
+        token = self._tokens.issue(job.id, job.attempt)
+        paths: dict[str, Any] = {"token": token}
+        if job.type == JobType.EXPORT:
+            key = artifact_key(job.id, job.attempt)
+            presigned = self._storage.presigned_put(key, UPLOAD_URL_TTL)
+            paths["tasks_url"] = f"/io/jobs/{job.id}/tasks"
+            paths["upload"] = (
+                {"url": presigned, "auth": False, "needs_length": True, "key": key}
+                if presigned
+                else {"url": f"/io/jobs/{job.id}/artifact", "auth": True, "key": key}
+            )
+        else:
+            paths["csv_url"] = f"/io/jobs/{job.id}/csv"
+            paths["documents_url"] = f"/io/jobs/{job.id}/documents"
+        return {**job.input, "io": paths}
+
+    # --- while running ---------------------------------------------------------------
+
+    async def documents_tag(self, job: ActiveJob) -> str:
+        """The tag of the assets this attempt of a markdown job creates. The first time an
+        attempt after the first asks, assets of earlier attempts are removed: an attempt
+        lost halfway would otherwise leave duplicates behind when the job runs again."""
+        tag = f"{job.id}:{job.attempt}"
+        if job.attempt > 1 and tag not in self._fresh_attempts:
+            removed = await self._workspace.delete_job_assets(
+                job.organization_id, job.input["project_id"], job.id, keep=tag
+            )
+            self._fresh_attempts.add(tag)
+            if removed:
+                log.info("job %s: removed %d assets of earlier attempts", job.id, removed)
+        return tag
+
+    # --- at outcome --------------------------------------------------------------------
+
+    def apply(self, job: ActiveJob, output: Any) -> Any:
+        """The result to store for a successful attempt; raises InvalidOutput."""
+        if job.type == JobType.EXPORT:
+            return _export_result(job, output)
+        if job.type == JobType.MARKDOWN:
+            if not isinstance(output, dict) or not all(
+                isinstance(output.get(k), int) for k in ("created", "skipped")
+            ):
+                raise InvalidOutput("a markdown result needs integer 'created' and 'skipped'")
+            return output
+        return output
+
+
+def artifact_key(job_id: str, attempt: int) -> str:
+    """Where an attempt's export file is stored; a plugin can only name its own."""
+    return f"artifacts/{job_id}/{attempt}/export"
+
+
+def _export_result(job: ActiveJob, output: Any) -> dict[str, Any]:
+    artifact = output.get("artifact") if isinstance(output, dict) else None
+    if not isinstance(artifact, dict):
+        raise InvalidOutput("an export result needs an 'artifact' (return ExportResult)")
+    if artifact.get("key") != artifact_key(job.id, job.attempt):
+        raise InvalidOutput("the artifact is not this attempt's upload")
+    filename = re.sub(r"[\x00-\x1f/\\]", "_", str(artifact.get("filename") or "export"))[:255]
+    size = artifact.get("size")
+    return {
+        "artifact": {
+            "key": artifact["key"],
+            "filename": filename,
+            "size": size if isinstance(size, int) else None,
+            "content_type": str(artifact.get("content_type") or "application/octet-stream")[:200],
+        }
+    }
+
+
+def _parse(model: type[M], raw: dict[str, Any], where: str) -> M:
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise Invalid(f"{where}.{field}: {first['msg']}") from None
+
+
+def _check_csv(text: str, what: str, *, complete: bool) -> int | None:
+    """Rows after the header if `complete`; raises Invalid if it does not read as CSV."""
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = next(reader, None)
+        if not header or not any(cell.strip() for cell in header):
+            raise Invalid(f"{what} has no header row: the first line must name the columns")
+        if len(set(header)) != len(header):
+            raise Invalid(f"{what} repeats a column name in its header: {header}")
+        if not complete:
+            return None
+        rows = 0
+        for row in reader:
+            if row:
+                rows += 1
+        return rows
+    except csv.Error as exc:
+        raise Invalid(f"{what} is not valid CSV: {exc}") from None

@@ -1,0 +1,270 @@
+"""Fixtures for the job engine: a fake clock, a real SQLite store, an engine driven by hand,
+and fake plugin connections that record what the hub sends them."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from ango_plugins_sdk.protocol import CloseCode, JobRef, JobStatus
+from hub.jobs.engine import JobEngine
+from hub.jobs.queue import BATCH
+from hub.jobs.state import ActiveJob
+from hub.security import new_id
+from hub.services.live import LiveConnection, LiveRegistry
+from hub.settings import Settings
+from hub.store import Job, JobLog, Store
+
+M = TypeVar("M", bound=BaseModel)
+
+PLUGIN = "plugin-1"
+ORG = "org-1"
+
+LEASE_TTL = 10.0
+ACCEPT_TIMEOUT = 2.0
+MAX_ATTEMPTS = 3
+RETRY_DELAY = 1.0
+CANCEL_GRACE = 3.0
+RETRY_WAIT = 200.0
+"""Clock advance that outlasts any retry delay (capped at 60 s)."""
+
+
+class FakeClock:
+    """Time that only moves when a test moves it."""
+
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> float:
+        self.now += seconds
+        return self.now
+
+
+@dataclass
+class FakePeer:
+    """The plugin side of one connection: what the hub sent it and how it was closed."""
+
+    connection: LiveConnection
+    sent: list[BaseModel] = field(default_factory=list)
+    closed: list[tuple[CloseCode, str]] = field(default_factory=list)
+    on_send: Callable[[BaseModel], Awaitable[None]] | None = None
+
+    @property
+    def id(self) -> str:
+        return self.connection.id
+
+    def of_type(self, kind: type[M]) -> list[M]:
+        return [m for m in self.sent if isinstance(m, kind)]
+
+
+_connection_numbers = itertools.count(1)
+
+
+@dataclass
+class Harness:
+    """One engine on one store, with the fake clock and a live registry."""
+
+    store: Store
+    settings: Settings
+    clock: FakeClock
+    live: LiveRegistry
+    engine: JobEngine
+    stopped: bool = False
+
+    # --- jobs ------------------------------------------------------------------------
+
+    def make_job(
+        self,
+        *,
+        plugin_id: str = PLUGIN,
+        organization_id: str = ORG,
+        priority: int = BATCH,
+        timeout_s: float | None = None,
+        config: dict[str, Any] | None = None,
+    ) -> ActiveJob:
+        """An ActiveJob as JobService.submit builds it."""
+        return ActiveJob(
+            id=new_id(),
+            organization_id=organization_id,
+            plugin_id=plugin_id,
+            created_by="user-1",
+            type="custom",
+            operation=None,
+            config=config if config is not None else {},
+            input={},
+            priority=priority,
+            timeout_s=timeout_s,
+            status=JobStatus.QUEUED,
+            created_at=self.clock(),
+        )
+
+    async def submit(self, count: int = 1, **kwargs: Any) -> list[ActiveJob]:
+        jobs = [self.make_job(config={"n": n}, **kwargs) for n in range(count)]
+        await self.engine.submit(jobs)
+        return jobs
+
+    # --- connections -----------------------------------------------------------------
+
+    def register(self, capacity: int = 1, *, plugin_id: str = PLUGIN) -> FakePeer:
+        """A fake connection in the live registry (not yet announced to the engine)."""
+        peer: FakePeer
+
+        async def send(message: BaseModel) -> None:
+            if peer.on_send is not None:
+                await peer.on_send(message)
+            peer.sent.append(message)
+
+        async def close(code: CloseCode, reason: str) -> None:
+            peer.closed.append((code, reason))
+
+        number = next(_connection_numbers)
+        connection = LiveConnection(
+            id=f"conn-{number}",
+            plugin_id=plugin_id,
+            sdk_version="1.0",
+            plugin_version="1.0",
+            hostname="host",
+            pid=1000 + number,
+            capacity=capacity,
+            close=close,
+            send=send,
+        )
+        peer = FakePeer(connection)
+        self.live.add(connection)
+        return peer
+
+    async def connect(
+        self, capacity: int = 1, *, held: list[JobRef] | None = None, plugin_id: str = PLUGIN
+    ) -> FakePeer:
+        """Register a connection and announce it, as the gateway does after `hello`."""
+        peer = self.register(capacity, plugin_id=plugin_id)
+        await self.engine.connection_opened(peer.connection, held or [])
+        return peer
+
+    async def disconnect(self, peer: FakePeer) -> None:
+        """What the gateway does when a socket ends."""
+        self.live.remove(peer.connection)
+        await self.engine.connection_closed(peer.connection)
+
+    # --- the database ----------------------------------------------------------------
+
+    async def row(self, job_id: str) -> Job:
+        async with self.store.read() as session:
+            row = await session.get(Job, job_id)
+        assert row is not None, f"job {job_id} not in the database"
+        return row
+
+    async def logs(self, job_id: str, *, source: str | None = None) -> list[JobLog]:
+        query = select(JobLog).where(JobLog.job_id == job_id).order_by(JobLog.id)
+        if source is not None:
+            query = query.where(JobLog.source == source)
+        async with self.store.read() as session:
+            return list(await session.scalars(query))
+
+    async def wait_row(
+        self, job_id: str, check: Callable[[Job], bool], *, timeout: float = 2.0
+    ) -> Job:
+        """Poll the database until the job's row passes `check`."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            row = await self.row(job_id)
+            if check(row):
+                return row
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"job {job_id} never got there; last row: {_describe(row)}")
+            await asyncio.sleep(0.01)
+
+    async def wait_status(self, job_id: str, status: str, *, timeout: float = 2.0) -> Job:
+        return await self.wait_row(job_id, lambda r: r.status == status, timeout=timeout)
+
+    async def settle(self) -> None:
+        """Let background work (pumps, acks, the writer) run, and wait for a commit."""
+        await asyncio.sleep(0.02)
+        await self.engine._committer.commit()
+        await asyncio.sleep(0.02)
+
+    # --- the engine ------------------------------------------------------------------
+
+    async def stop(self) -> None:
+        if not self.stopped:
+            self.stopped = True
+            await self.engine.stop()
+
+    async def restart(self) -> None:
+        """Stop this engine and start a new one on the same store, with no connections."""
+        await self.stop()
+        self.live = LiveRegistry()
+        self.engine = JobEngine(self.store, self.live, self.settings, clock=self.clock)
+        await self.engine.start()
+        self.stopped = False
+
+
+def _describe(row: Job) -> dict[str, Any]:
+    return {
+        name: getattr(row, name)
+        for name in ("status", "attempt", "failed_attempts", "connection_id", "not_before")
+    }
+
+
+async def wait_until(
+    predicate: Callable[[], bool], *, timeout: float = 2.0, what: str = "condition"
+) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.005)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    """Change with `@pytest.mark.parametrize("settings_overrides", [{...}])`."""
+    return {}
+
+
+@pytest.fixture
+def settings(tmp_path: Path, settings_overrides: dict[str, Any]) -> Settings:
+    values: dict[str, Any] = {
+        "data_dir": tmp_path,
+        "lease_ttl": LEASE_TTL,
+        "accept_timeout": ACCEPT_TIMEOUT,
+        "max_attempts": MAX_ATTEMPTS,
+        "retry_delay": RETRY_DELAY,
+        "cancel_grace": CANCEL_GRACE,
+    }
+    values.update(settings_overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    store = Store(f"sqlite+aiosqlite:///{tmp_path}/hub.db")
+    await store.create_schema()
+    yield store
+    await store.close()
+
+
+@pytest.fixture
+async def hub(store: Store, settings: Settings, clock: FakeClock) -> AsyncIterator[Harness]:
+    live = LiveRegistry()
+    engine = JobEngine(store, live, settings, clock=clock)
+    await engine.start()
+    harness = Harness(store=store, settings=settings, clock=clock, live=live, engine=engine)
+    yield harness
+    await harness.stop()
