@@ -166,8 +166,9 @@ class JobEngine:
         """
         for job in jobs:
             self._active[job.id] = job
-            self._committer.add(job)
-            self._enqueue(job)
+            self._enqueue(job)  # schedules the pump before the writer wakes...
+        for job in jobs:
+            self._committer.add(job)  # ...so one transaction carries insert and assignment
         await self._committer.commit()
 
     def active(self, job_id: str) -> ActiveJob | None:
