@@ -7,12 +7,14 @@ streams in both directions and is never held whole in memory.
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import urllib.parse
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 TIMEOUT = 60.0
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 CHUNK_SIZE = 256 * 1024
 
 
@@ -44,6 +46,18 @@ class DataClient:
                 yield line
         finally:
             connection.close()
+
+    def open(self, path_or_url: str, *, max_redirects: int = 3) -> io.BufferedReader:
+        """GET a body as a stream, following redirects; the job token goes to the hub only."""
+        url, auth = self.url(path_or_url), True
+        for _ in range(max_redirects + 1):
+            connection, response = self._open("GET", url, auth=auth, follow=True)
+            if response.status not in _REDIRECTS:
+                return io.BufferedReader(BinaryStream(connection, response), CHUNK_SIZE)
+            location = response.getheader("Location") or ""
+            connection.close()
+            url, auth = urllib.parse.urljoin(url, location), False
+        raise HubHTTPError(310, f"more than {max_redirects} redirects for {path_or_url}")
 
     def put(
         self,
@@ -91,6 +105,7 @@ class DataClient:
         body: Iterable[bytes] | None = None,
         headers: dict[str, str] | None = None,
         chunked: bool = False,
+        follow: bool = False,
     ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
         parts = urllib.parse.urlsplit(url)
         connection_class = (
@@ -109,11 +124,32 @@ class DataClient:
         except BaseException:
             connection.close()
             raise
-        if response.status >= 300:
+        if response.status >= 300 and not (follow and response.status in _REDIRECTS):
             message = _error_text(response.read())
             connection.close()
             raise HubHTTPError(response.status, message)
         return connection, response
+
+
+class BinaryStream(io.RawIOBase):
+    """A response body as a read-only binary file; closing it closes the connection."""
+
+    def __init__(
+        self, connection: http.client.HTTPConnection, response: http.client.HTTPResponse
+    ) -> None:
+        self._connection = connection
+        self._response = response
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        return self._response.readinto(buffer)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._connection.close()
+        super().close()
 
 
 def _json_or_empty(raw: bytes) -> dict[str, Any]:

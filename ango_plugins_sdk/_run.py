@@ -11,9 +11,11 @@ import sys
 from typing import Any
 
 from ango_plugins_sdk._connection import HubConnection, PluginStopped
+from ango_plugins_sdk._explorer import FileExplorerJob
 from ango_plugins_sdk._export import ExportJob
 from ango_plugins_sdk._job import BaseJob, CustomJob
 from ango_plugins_sdk._markdown import MarkdownJob
+from ango_plugins_sdk._model import ModelJob
 from ango_plugins_sdk._plugins import Plugin
 from ango_plugins_sdk._runner import JobRunner
 from ango_plugins_sdk._transport import Transport, WebsocketsTransport
@@ -27,6 +29,8 @@ JOB_CLASSES: dict[JobType, type[BaseJob[Any]]] = {
     JobType.CUSTOM: CustomJob,
     JobType.EXPORT: ExportJob,
     JobType.MARKDOWN: MarkdownJob,
+    JobType.MODEL: ModelJob,
+    JobType.FILE_EXPLORER: FileExplorerJob,
 }
 
 

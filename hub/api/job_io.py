@@ -11,13 +11,14 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from ango_plugins_sdk.protocol.workspace import AssetIn
 from hub.api.common import hub_of, json_body
 from hub.jobs.state import ActiveJob
 from hub.jobs.tokens import InvalidToken
+from hub.services.accounts import Principal
 from hub.services.errors import Forbidden, Invalid, Unauthenticated
 from hub.services.job_types import artifact_key
 
@@ -103,7 +104,7 @@ async def post_documents(request: Request) -> Response:
     except ValueError as exc:
         raise Invalid(f"invalid document: {exc}") from None
     hub = hub_of(request)
-    tag = await hub.job_rules.documents_tag(job)
+    tag = await hub.job_rules.creation_tag(job)
     workspace = hub.workspace
     created, skipped = await workspace.create_assets(
         job.organization_id,
@@ -116,9 +117,94 @@ async def post_documents(request: Request) -> Response:
     return JSONResponse(result)
 
 
+async def job_asset(request: Request) -> Response:
+    """A model job's image: streamed if it was uploaded, else a redirect to its URL."""
+    job = _running_job(request, "model")
+    hub = hub_of(request)
+    asset = job.input["task"]["asset"]
+    url = asset.get("url") or ""
+    if url.startswith(("http://", "https://")):
+        return RedirectResponse(url, status_code=307)
+    chunks = await hub.workspace.open_asset_bytes(job.organization_id, asset["id"])
+    return StreamingResponse(chunks, media_type="application/octet-stream")
+
+
+class _Item(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: Annotated[str, Field(max_length=4_000)]
+    external_id: Annotated[str, Field(max_length=500)] | None = None
+    width: Annotated[int, Field(gt=0)] | None = None
+    height: Annotated[int, Field(gt=0)] | None = None
+
+
+class _Items(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    items: Annotated[list[_Item], Field(max_length=MAX_DOCUMENTS_PER_REQUEST)]
+
+
+async def post_items(request: Request) -> Response:
+    """Files a file explorer import found, by URL: assets in the job's project."""
+    job = _running_job(request, "file_explorer")
+    batch = await json_body(request, _Items)
+    try:
+        assets = [
+            AssetIn(
+                url=item.url,
+                external_id=item.external_id,
+                width=item.width,
+                height=item.height,
+                batch=job.input.get("batch"),
+            )
+            for item in batch.items
+        ]
+    except ValueError as exc:
+        raise Invalid(f"invalid import item: {exc}") from None
+    hub = hub_of(request)
+    tag = await hub.job_rules.creation_tag(job)
+    created, skipped = await hub.workspace.create_assets(
+        job.organization_id,
+        job.input["project_id"],
+        assets,
+        dedupe=bool(job.input.get("dedupe")),
+        created_by_job=tag,
+    )
+    return JSONResponse({"created": created, "skipped": skipped})
+
+
+async def upload_item(request: Request) -> Response:
+    """One file a file explorer import copied: streamed into storage as an uploaded image."""
+    job = _running_job(request, "file_explorer")
+    hub = hub_of(request)
+    external_id = request.query_params.get("external_id") or None
+    if (
+        job.input.get("dedupe")
+        and external_id is not None
+        and await hub.workspace.has_external_id(
+            job.organization_id, job.input["project_id"], external_id
+        )
+    ):
+        return JSONResponse({"created": 0, "skipped": 1})
+    tag = await hub.job_rules.creation_tag(job)
+    await hub.workspace.upload_image(
+        Principal(job.created_by, job.organization_id, "member"),
+        job.input["project_id"],
+        request.query_params.get("filename") or external_id or "file",
+        request.stream(),
+        external_id=external_id,
+        batch=job.input.get("batch"),
+        created_by_job=tag,
+    )
+    return JSONResponse({"created": 1, "skipped": 0}, status_code=201)
+
+
 routes = [
     Route("/jobs/{job_id}/tasks", export_tasks, methods=["GET"]),
     Route("/jobs/{job_id}/artifact", upload_artifact, methods=["PUT"]),
     Route("/jobs/{job_id}/csv", job_csv, methods=["GET"]),
     Route("/jobs/{job_id}/documents", post_documents, methods=["POST"]),
+    Route("/jobs/{job_id}/asset", job_asset, methods=["GET"]),
+    Route("/jobs/{job_id}/items", post_items, methods=["POST"]),
+    Route("/jobs/{job_id}/upload", upload_item, methods=["PUT"]),
 ]

@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, insert, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.jobs.state import MUTABLE_COLUMNS, ActiveJob
 from hub.store import Job, JobLog, Store
 
 log = logging.getLogger("hub.jobs")
+
+Effect = Callable[[AsyncSession], Awaitable[None]]
 
 _JOBS = cast(Table, Job.__table__)
 _JOB_LOGS = cast(Table, JobLog.__table__)
@@ -39,6 +42,7 @@ class Committer:
         self._new: dict[str, ActiveJob] = {}
         self._dirty: dict[str, ActiveJob] = {}
         self._logs: list[dict[str, Any]] = []
+        self._effects: list[Effect] = []
         self._waiters: list[asyncio.Future[None]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -78,6 +82,12 @@ class Committer:
         )
         self._wake.set()
 
+    def also(self, effect: Effect) -> None:
+        """Run `effect` inside the next transaction, so what it writes commits together with
+        the job states in it (an outcome's side effects, applied exactly once with it)."""
+        self._effects.append(effect)
+        self._wake.set()
+
     async def commit(self) -> None:
         """Wait until everything recorded so far is durable."""
         waiter = asyncio.get_running_loop().create_future()
@@ -102,6 +112,7 @@ class Committer:
             new, self._new = self._new, {}
             dirty, self._dirty = self._dirty, {}
             logs, self._logs = self._logs, []
+            effects, self._effects = self._effects, []
             waiters, self._waiters = self._waiters, []
             # Snapshots are taken now, at the start of the transaction; later changes
             # mark the job dirty again and go in the next one.
@@ -117,6 +128,8 @@ class Committer:
                         await session.execute(insert(_JOBS), inserts)
                     if updates:
                         await session.execute(_UPDATE_JOB, updates)
+                    for effect in effects:
+                        await _run_effect(session, effect)
                     if logs:
                         await session.execute(insert(_JOB_LOGS), logs)
             except Exception as exc:
@@ -126,6 +139,7 @@ class Committer:
                 for job_id, job in dirty.items():
                     self._dirty.setdefault(job_id, job)
                 self._logs = logs + self._logs
+                self._effects = effects + self._effects
                 for waiter in waiters:
                     if not waiter.done():
                         waiter.set_exception(exc)
@@ -137,3 +151,13 @@ class Committer:
             for waiter in waiters:
                 if not waiter.done():
                     waiter.set_result(None)
+
+
+async def _run_effect(session: AsyncSession, effect: Effect) -> None:
+    """An effect runs in a savepoint: if it fails, it alone is undone and logged, and the
+    job states in the transaction still commit (a bad effect must not stall every job)."""
+    try:
+        async with session.begin_nested():
+            await effect(session)
+    except Exception:
+        log.exception("a job outcome's side effect failed; the job's state is kept")

@@ -22,6 +22,7 @@ import logging
 import time
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sqlalchemy import select
@@ -43,7 +44,7 @@ from ango_plugins_sdk.protocol import (
     Release,
     Result,
 )
-from hub.jobs.committer import Committer
+from hub.jobs.committer import Committer, Effect
 from hub.jobs.queue import PluginQueue
 from hub.jobs.state import ActiveJob
 from hub.services.live import LiveConnection, LiveRegistry
@@ -64,17 +65,24 @@ class TypeRules(Protocol):
         """The input to send with the job's current attempt."""
         ...
 
-    def apply(self, job: ActiveJob, output: Any) -> Any:
-        """The result to store from a successful attempt's output; raises ValueError."""
+    def apply(self, job: ActiveJob, output: Any) -> Applied:
+        """What a successful attempt's output means: the result to store, and perhaps a write
+        to make in the same transaction (pre-labels, say). Raises ValueError if invalid."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    result: Any
+    effect: Effect | None = None
 
 
 class _PassThrough:
     def dispatch_input(self, job: ActiveJob) -> dict[str, Any]:
         return job.input
 
-    def apply(self, job: ActiveJob, output: Any) -> Any:
-        return output
+    def apply(self, job: ActiveJob, output: Any) -> Applied:
+        return Applied(output)
 
 
 class JobEngine:
@@ -220,6 +228,7 @@ class JobEngine:
                 continue  # finished or re-dispatched meanwhile: its outcome is acked and dropped
             self._release_capacity(job)
             job.connection_id = connection.id
+            job.plugin_version = connection.plugin_version
             connection.running += 1
             job.lease_expires_at = now + self._settings.lease_ttl
             self._committer.touch(job)
@@ -348,11 +357,13 @@ class JobEngine:
                 )
             elif isinstance(message, Result):
                 try:
-                    result = self._rules.apply(job, message.output)
+                    applied = self._rules.apply(job, message.output)
                 except ValueError as exc:
                     self._finish(job, JobStatus.FAILED, error=_error(str(exc), "InvalidResult"))
                 else:
-                    self._finish(job, JobStatus.SUCCEEDED, result=result)
+                    if applied.effect is not None:
+                        self._committer.also(applied.effect)
+                    self._finish(job, JobStatus.SUCCEEDED, result=applied.result)
             else:
                 self._on_failed(job, message)
         # Applied or not (a stale or unknown attempt), the plugin may forget it once it is
@@ -409,6 +420,7 @@ class JobEngine:
             job.status = JobStatus.RUNNING
             job.attempt += 1
             job.connection_id = connection.id
+            job.plugin_version = connection.plugin_version
             job.lease_expires_at = now + self._settings.accept_timeout
             job.not_before = None
             job.started_at = None

@@ -57,6 +57,8 @@ class ActiveJob:
     finished_at: float | None = None
     # In memory only:
     cancel_deadline: float | None = None
+    plugin_version: str | None = None
+    """The version reported by the process running the current attempt."""
 
     @property
     def is_terminal(self) -> bool:

@@ -11,13 +11,18 @@ import re
 from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from ango_plugins_sdk._listing import ListingPage
 from ango_plugins_sdk.protocol import JobType
-from ango_plugins_sdk.protocol.workspace import ProjectInfo
+from ango_plugins_sdk.protocol.workspace import ExportedTask, ProjectInfo
+from hub.jobs.engine import Applied
 from hub.jobs.state import ActiveJob
 from hub.jobs.tokens import JobTokens
 from hub.services.errors import Invalid
 from hub.services.files import FileService
+from hub.services.model_outputs import convert
+from hub.services.workspace import write_plugin_annotations
 from hub.storage import Storage
 
 M = TypeVar("M", bound=BaseModel)
@@ -36,6 +41,10 @@ class Workspace(Protocol):
     """What job types need from the workspace service."""
 
     async def project_info(self, organization_id: str, project_id: str) -> ProjectInfo: ...
+
+    async def exported_task(
+        self, organization_id: str, task_id: str
+    ) -> tuple[str, ExportedTask]: ...
 
     async def count_tasks(
         self,
@@ -56,6 +65,34 @@ class _ExportInput(BaseModel):
 
     stages: list[str] | None = None
     batches: list[str] | None = None
+
+
+class _ModelInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    task_id: str = Field(min_length=1, max_length=64)
+    class_mapping: dict[str, str] = {}
+    """Model class -> the project's category id."""
+    overwrite: bool = True
+
+
+class _ListInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    folder: str = Field(default="", max_length=2_000)
+    page_token: str | None = Field(default=None, max_length=10_000)
+    page_size: int = Field(default=100, ge=1, le=1_000)
+
+
+class _ImportInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    folder: str = Field(default="", max_length=2_000)
+    recursive: bool = False
+    files: list[str] = Field(default=[], max_length=10_000)
+    extensions: list[str] = []
+    batch: str | None = Field(default=None, min_length=1, max_length=200)
+    dedupe: bool = False
 
 
 class _MarkdownInput(BaseModel):
@@ -87,9 +124,17 @@ class JobTypeRules:
         project_id: str | None,
         raw_input: dict[str, Any],
         *,
+        operation: str | None = None,
+        class_names: list[str] | None = None,
         where: str = "input",
     ) -> dict[str, Any]:
         """The job's stored input: validated, with what the plugin needs up front."""
+        if job_type == JobType.MODEL:
+            return await self._prepare_model(organization_id, raw_input, class_names or [], where)
+        if job_type == JobType.FILE_EXPLORER:
+            return await self._prepare_explorer(
+                organization_id, project_id, operation, raw_input, where
+            )
         if job_type == JobType.EXPORT:
             return await self._prepare_export(organization_id, project_id, raw_input, where)
         if job_type == JobType.MARKDOWN:
@@ -121,6 +166,54 @@ class JobTypeRules:
             "num_tasks": count,
         }
 
+    async def _prepare_model(
+        self, organization_id: str, raw: dict[str, Any], class_names: list[str], where: str
+    ) -> dict[str, Any]:
+        spec = _parse(_ModelInput, raw, where)
+        project_id, task = await self._workspace.exported_task(organization_id, spec.task_id)
+        project = await self._workspace.project_info(organization_id, project_id)
+        categories = {c.id: c for c in project.categories}
+        mapping: dict[str, dict[str, str]] = {}
+        for model_class, category_id in spec.class_mapping.items():
+            if class_names and model_class not in class_names:
+                raise Invalid(
+                    f"{where}.class_mapping: the plugin has no class {model_class!r} "
+                    f"(its classes: {', '.join(class_names)})"
+                )
+            category = categories.get(category_id)
+            if category is None:
+                raise Invalid(
+                    f"{where}.class_mapping.{model_class}: category {category_id!r} is not in "
+                    f"project {project_id}"
+                )
+            mapping[model_class] = {"category_id": category.id, "tool": category.tool.value}
+        return {
+            "task_id": spec.task_id,
+            "project_id": project_id,
+            "class_mapping": mapping,
+            "overwrite": spec.overwrite,
+            "task": task.model_dump(mode="json", exclude_none=True),
+        }
+
+    async def _prepare_explorer(
+        self,
+        organization_id: str,
+        project_id: str | None,
+        operation: str | None,
+        raw: dict[str, Any],
+        where: str,
+    ) -> dict[str, Any]:
+        if not project_id:
+            raise Invalid("a file explorer job needs a project_id")
+        await self._workspace.project_info(organization_id, project_id)
+        if operation == "list":
+            listed = _parse(_ListInput, raw, where)
+            return {"project_id": project_id, **listed.model_dump()}
+        if operation == "import":
+            spec = _parse(_ImportInput, raw, where)
+            return {"project_id": project_id, **spec.model_dump()}
+        raise Invalid(f"a file explorer job's operation is 'list' or 'import', not {operation!r}")
+
     async def _prepare_markdown(
         self, organization_id: str, project_id: str | None, raw: dict[str, Any], where: str
     ) -> dict[str, Any]:
@@ -151,11 +244,18 @@ class JobTypeRules:
 
     def dispatch_input(self, job: ActiveJob) -> dict[str, Any]:
         """The input sent with this attempt: the stored input plus its data paths."""
-        if job.type not in (JobType.EXPORT, JobType.MARKDOWN):
+        if job.type == JobType.CUSTOM or (
+            job.type == JobType.FILE_EXPLORER and job.operation == "list"
+        ):
             return job.input
         token = self._tokens.issue(job.id, job.attempt)
         paths: dict[str, Any] = {"token": token}
-        if job.type == JobType.EXPORT:
+        if job.type == JobType.MODEL:
+            paths["asset_url"] = f"/io/jobs/{job.id}/asset"
+        elif job.type == JobType.FILE_EXPLORER:
+            paths["items_url"] = f"/io/jobs/{job.id}/items"
+            paths["upload_url"] = f"/io/jobs/{job.id}/upload"
+        elif job.type == JobType.EXPORT:
             key = artifact_key(job.id, job.attempt)
             presigned = self._storage.presigned_put(key, UPLOAD_URL_TTL)
             paths["tasks_url"] = f"/io/jobs/{job.id}/tasks"
@@ -171,8 +271,9 @@ class JobTypeRules:
 
     # --- while running ---------------------------------------------------------------
 
-    async def documents_tag(self, job: ActiveJob) -> str:
-        """The tag of the assets this attempt of a markdown job creates. The first time an
+    async def creation_tag(self, job: ActiveJob) -> str:
+        """The tag of the assets this attempt of a job creates (markdown documents, imported
+        files). The first time an
         attempt after the first asks, assets of earlier attempts are removed: an attempt
         lost halfway would otherwise leave duplicates behind when the job runs again."""
         tag = f"{job.id}:{job.attempt}"
@@ -187,17 +288,55 @@ class JobTypeRules:
 
     # --- at outcome --------------------------------------------------------------------
 
-    def apply(self, job: ActiveJob, output: Any) -> Any:
-        """The result to store for a successful attempt; raises InvalidOutput."""
+    def apply(self, job: ActiveJob, output: Any) -> Applied:
+        """What a successful attempt's output means; raises InvalidOutput."""
         if job.type == JobType.EXPORT:
-            return _export_result(job, output)
-        if job.type == JobType.MARKDOWN:
+            return Applied(_export_result(job, output))
+        if job.type == JobType.MODEL:
+            return _model_result(job, output)
+        if job.type == JobType.FILE_EXPLORER and job.operation == "list":
+            try:
+                return Applied(ListingPage.model_validate(output).model_dump(mode="json"))
+            except ValidationError as exc:
+                raise InvalidOutput(f"a listing must be a ListingPage: {exc}") from None
+        if job.type in (JobType.MARKDOWN, JobType.FILE_EXPLORER):
             if not isinstance(output, dict) or not all(
                 isinstance(output.get(k), int) for k in ("created", "skipped")
             ):
-                raise InvalidOutput("a markdown result needs integer 'created' and 'skipped'")
-            return output
-        return output
+                raise InvalidOutput(f"a {job.type} result needs integer 'created' and 'skipped'")
+            return Applied(output)
+        return Applied(output)
+
+
+def _model_result(job: ActiveJob, output: Any) -> Applied:
+    predictions = output.get("predictions") if isinstance(output, dict) else None
+    if not isinstance(predictions, list) or not all(isinstance(p, dict) for p in predictions):
+        raise InvalidOutput(
+            "a model callback must return a list of BBox/Polygon/Point/Classification "
+            "or a Prediction"
+        )
+    asset = job.input["task"]["asset"]
+    source = {"kind": "plugin", "plugin_id": job.plugin_id, "plugin_version": job.plugin_version}
+    converted = convert(
+        predictions,
+        job.input["class_mapping"],
+        width=asset.get("width"),
+        height=asset.get("height"),
+        source=source,
+    )
+    task_id = job.input["task_id"]
+
+    async def write(session: AsyncSession) -> None:
+        await write_plugin_annotations(
+            session,
+            task_id,
+            converted.objects,
+            converted.classifications,
+            plugin_id=job.plugin_id,
+            overwrite=bool(job.input.get("overwrite", True)),
+        )
+
+    return Applied({"task_id": task_id, **converted.summary()}, write)
 
 
 def artifact_key(job_id: str, attempt: int) -> str:

@@ -22,8 +22,13 @@ from hub.store.paging import newest_first
 
 MAX_JOBS_PER_REQUEST = 1000
 
-# Short, user-facing runs go before bulk work unless the request says otherwise.
-_DEFAULT_PRIORITY = {JobType.FILE_EXPLORER: INTERACTIVE, JobType.MODEL: INTERACTIVE}
+
+def _default_priority(job_type: JobType, operation: str | None) -> int:
+    """Short runs someone is waiting for (one task's pre-labels, a folder listing) go
+    before bulk work unless the request says otherwise."""
+    if job_type == JobType.MODEL or (job_type == JobType.FILE_EXPLORER and operation == "list"):
+        return INTERACTIVE
+    return BATCH
 
 
 class JobRequest(BaseModel):
@@ -72,12 +77,14 @@ class JobService:
                 job_type,
                 request.project_id,
                 request.input,
+                operation=request.operation,
+                class_names=plugin.class_names,
                 where=f"{prefix}input",
             )
             priority = (
                 PRIORITIES[request.priority]
                 if request.priority
-                else _DEFAULT_PRIORITY.get(job_type, BATCH)
+                else _default_priority(job_type, request.operation)
             )
             jobs.append(
                 ActiveJob(

@@ -275,6 +275,19 @@ class WorkspaceService:
 
     # assets
 
+    async def has_external_id(
+        self, organization_id: str, project_id: str, external_id: str
+    ) -> bool:
+        async with self._store.read() as session:
+            found = await session.scalar(
+                select(AssetRow.id).where(
+                    AssetRow.organization_id == organization_id,
+                    AssetRow.project_id == project_id,
+                    AssetRow.external_id == external_id,
+                )
+            )
+        return found is not None
+
     async def delete_job_assets(
         self, organization_id: str, project_id: str, job_id: str, *, keep: str
     ) -> int:
@@ -367,6 +380,7 @@ class WorkspaceService:
         *,
         external_id: str | None = None,
         batch: str | None = None,
+        created_by_job: str | None = None,
     ) -> UploadedAsset:
         """Store an uploaded image (streamed to storage, never whole in memory) as a new asset
         with its task. Width and height come from the PNG or JPEG header when there is one."""
@@ -415,6 +429,7 @@ class WorkspaceService:
                 height=sniffer.height,
                 markdown=None,
                 metadata_=metadata,
+                created_by_job=created_by_job,
                 created_at=now,
             )
             async with self._store.write() as session:
@@ -574,6 +589,22 @@ class WorkspaceService:
             )
         return count or 0
 
+    async def exported_task(self, organization_id: str, task_id: str) -> tuple[str, ExportedTask]:
+        """(project id, the task as the export shows it): what a model job works on."""
+        async with self._store.read() as session:
+            row = (
+                await session.execute(
+                    select(*_EXPORT_COLUMNS, TaskRow.project_id)
+                    .join_from(TaskRow, AssetRow, AssetRow.id == TaskRow.asset_id)
+                    .where(TaskRow.id == task_id, AssetRow.organization_id == organization_id)
+                )
+            ).first()
+            if row is None:
+                raise NotFound(f"task {task_id} not found")
+            categories = {c.id: c for c in await _categories(session, row.project_id)}
+            batches = await _batches_of(session, [task_id])
+        return row.project_id, _exported(row, batches.get(task_id, []), categories)
+
     async def export_tasks(
         self,
         organization_id: str,
@@ -614,6 +645,36 @@ class WorkspaceService:
                 return
             after = rows[-1].id
             del rows, batches_by_task
+
+
+async def write_plugin_annotations(
+    session: AsyncSession,
+    task_id: str,
+    objects: list[dict[str, Any]],
+    classifications: list[dict[str, Any]],
+    *,
+    plugin_id: str,
+    overwrite: bool,
+) -> bool:
+    """Add a plugin's annotations to a task, in the caller's transaction. With `overwrite`,
+    what this plugin wrote before is replaced; people's annotations always stay. False if
+    the task is gone."""
+    task = await session.get(TaskRow, task_id)
+    if task is None:
+        return False
+    current = task.annotations or {}
+
+    def kept(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if not overwrite:
+            return items
+        return [item for item in items if (item.get("source") or {}).get("plugin_id") != plugin_id]
+
+    task.annotations = {
+        "objects": kept(current.get("objects", [])) + objects,
+        "classifications": kept(current.get("classifications", [])) + classifications,
+    }
+    task.updated_at = utcnow()
+    return True
 
 
 # --- queries -------------------------------------------------------------------------------

@@ -39,7 +39,7 @@ def test_a_new_attempt_removes_what_earlier_attempts_created(
     project = make_project(acme, categories=[])
     documents = [AssetIn(markdown=f"doc {n}", batch="b") for n in range(3)]
     first = markdown_job(acme, project["id"], attempt=1)
-    tag = call(hub.job_rules.documents_tag, first)
+    tag = call(hub.job_rules.creation_tag, first)
     assert tag == f"{first.id}:1"
     call(
         hub.workspace.create_assets,
@@ -55,7 +55,7 @@ def test_a_new_attempt_removes_what_earlier_attempts_created(
     assert len(all_tasks(client, acme, project["id"])) == 4
 
     second = markdown_job(acme, project["id"], attempt=2)
-    tag = call(hub.job_rules.documents_tag, second)
+    tag = call(hub.job_rules.creation_tag, second)
     assert tag == f"{second.id}:2"
     assert len(all_tasks(client, acme, project["id"])) == 1  # attempt 1's three are gone
     call(
@@ -66,5 +66,5 @@ def test_a_new_attempt_removes_what_earlier_attempts_created(
         created_by_job=tag,
     )
     # Asking again within the same attempt removes nothing of its own.
-    call(hub.job_rules.documents_tag, second)
+    call(hub.job_rules.creation_tag, second)
     assert len(all_tasks(client, acme, project["id"])) == 4
