@@ -15,6 +15,7 @@ from hub.api import job_io
 from hub.api import jobs as job_routes
 from hub.api import plugins as plugin_routes
 from hub.api import projects as project_routes
+from hub.api import workflow as workflow_routes
 from hub.api.errors import EXCEPTION_HANDLERS
 from hub.api.metrics import metrics
 from hub.gateway.endpoint import plugin_socket
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     *job_routes.routes,
                     *project_routes.routes,
                     *file_routes.routes,
+                    *workflow_routes.routes,
                 ],
             ),
         ],

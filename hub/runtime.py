@@ -13,6 +13,7 @@ from hub.services.job_types import JobTypeRules
 from hub.services.jobs import JobService
 from hub.services.live import LiveRegistry
 from hub.services.plugins import PluginService
+from hub.services.workflow import WorkflowService
 from hub.services.workspace import WorkspaceService
 from hub.settings import Settings
 from hub.storage import Storage, storage_from_url
@@ -38,6 +39,7 @@ class Hub:
         self.job_rules = JobTypeRules(self.workspace, self.files, self.storage, self.tokens)
         self.jobs = JobEngine(self.store, self.live, settings, rules=self.job_rules)
         self.job_service = JobService(self.store, self.jobs, self.plugins, self.job_rules)
+        self.workflow = WorkflowService(self.store, self.workspace, self.plugins, self.job_service)
 
     async def start(self) -> None:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)

@@ -78,6 +78,7 @@ def task_view(task: TaskView) -> dict[str, Any]:
         "asset": task.asset.model_dump(mode="json"),
         "created_at": task.created_at.isoformat(),
         "updated_at": task.updated_at.isoformat(),
+        "stage_job_id": task.stage_job_id,
     }
     if task.annotations is not None:
         view["annotations"] = task.annotations.model_dump(mode="json", exclude_none=True)
@@ -246,7 +247,7 @@ async def put_annotations(request: Request) -> Response:
 async def update_task(request: Request) -> Response:
     principal = await caller(request)
     change = await json_body(request, TaskUpdate)
-    task = await hub_of(request).workspace.update_task(
+    task = await hub_of(request).workflow.move_task(
         principal, request.path_params["task_id"], stage=change.stage, batches=change.batches
     )
     return JSONResponse(task_view(task))

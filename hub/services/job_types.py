@@ -22,7 +22,7 @@ from hub.jobs.tokens import JobTokens
 from hub.services.errors import Invalid
 from hub.services.files import FileService
 from hub.services.model_outputs import convert
-from hub.services.workspace import write_plugin_annotations
+from hub.services.workspace import advance_task, write_plugin_annotations
 from hub.storage import Storage
 
 M = TypeVar("M", bound=BaseModel)
@@ -67,6 +67,13 @@ class _ExportInput(BaseModel):
     batches: list[str] | None = None
 
 
+class _Advance(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    from_stage: str = Field(alias="from", min_length=1, max_length=100)
+    to_stage: str = Field(alias="to", min_length=1, max_length=100)
+
+
 class _ModelInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -74,6 +81,8 @@ class _ModelInput(BaseModel):
     class_mapping: dict[str, str] = {}
     """Model class -> the project's category id."""
     overwrite: bool = True
+    advance: _Advance | None = None
+    """Move the task from one stage to another when the job succeeds (plugin stages)."""
 
 
 class _ListInput(BaseModel):
@@ -192,6 +201,7 @@ class JobTypeRules:
             "project_id": project_id,
             "class_mapping": mapping,
             "overwrite": spec.overwrite,
+            "advance": spec.advance.model_dump(by_alias=True) if spec.advance else None,
             "task": task.model_dump(mode="json", exclude_none=True),
         }
 
@@ -325,6 +335,7 @@ def _model_result(job: ActiveJob, output: Any) -> Applied:
         source=source,
     )
     task_id = job.input["task_id"]
+    advance = job.input.get("advance")
 
     async def write(session: AsyncSession) -> None:
         await write_plugin_annotations(
@@ -335,6 +346,8 @@ def _model_result(job: ActiveJob, output: Any) -> Applied:
             plugin_id=job.plugin_id,
             overwrite=bool(job.input.get("overwrite", True)),
         )
+        if advance:
+            await advance_task(session, task_id, from_stage=advance["from"], to_stage=advance["to"])
 
     return Applied({"task_id": task_id, **converted.summary()}, write)
 

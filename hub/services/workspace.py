@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import ColumnElement, Row, Select, delete, exists, func, insert, select
+from sqlalchemy import ColumnElement, Row, Select, delete, exists, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
@@ -152,6 +152,8 @@ class TaskView:
     updated_at: datetime
     annotations: AnnotationSet | None = None
     """Left out (None) in lists; a task read alone carries them."""
+    stage_job_id: str | None = None
+    """The job a plugin stage queued for it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -647,6 +649,18 @@ class WorkspaceService:
             del rows, batches_by_task
 
 
+async def advance_task(
+    session: AsyncSession, task_id: str, *, from_stage: str, to_stage: str
+) -> None:
+    """Move a task on from a plugin stage, in the caller's transaction, unless someone has
+    moved it elsewhere meanwhile."""
+    await session.execute(
+        update(TaskRow)
+        .where(TaskRow.id == task_id, TaskRow.stage == from_stage)
+        .values(stage=to_stage, updated_at=utcnow())
+    )
+
+
 async def write_plugin_annotations(
     session: AsyncSession,
     task_id: str,
@@ -892,6 +906,7 @@ def _task_view(
         created_at=task.created_at,
         updated_at=task.updated_at,
         annotations=annotations,
+        stage_job_id=task.stage_job_id,
     )
 
 

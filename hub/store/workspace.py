@@ -81,6 +81,8 @@ class TaskRow(Base):
     asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id"), unique=True)
     stage: Mapped[str] = mapped_column(String(100))
     annotations: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    stage_job_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    """The job its current plugin stage queued for it, if any (its error shows why it waits)."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -92,3 +94,18 @@ class TaskBatch(Base):
     task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id"), primary_key=True)
     batch: Mapped[str] = mapped_column(String(200), primary_key=True)
     project_id: Mapped[str] = mapped_column(String(32))
+
+
+class PluginStage(Base):
+    """A stage whose tasks a model plugin pre-labels as they enter it, then moves on."""
+
+    __tablename__ = "plugin_stages"
+
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), primary_key=True)
+    stage: Mapped[str] = mapped_column(String(100), primary_key=True)
+    plugin_id: Mapped[str] = mapped_column(String(32))
+    config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    class_mapping: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    overwrite: Mapped[bool] = mapped_column(default=True)
+    next_stage: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from tests.e2e.harness import HubProcess, PluginProcess
+from tests.e2e.harness import HubProcess, PluginProcess, wait_until
 from tests.e2e.test_export_markdown import iter_tasks, run_job
 
 StartPlugin = Callable[..., PluginProcess]
@@ -161,3 +161,89 @@ def test_an_uploaded_image_is_read_through_the_job_and_bad_outputs_fail_clearly(
     )
     assert unknown.status_code == 422
     assert "no class 'nose'" in unknown.json()["error"]["message"]
+
+
+def test_a_plugin_stage_prelabels_tasks_that_enter_it(
+    hub: HubProcess, start_plugin: StartPlugin
+) -> None:
+    created = hub.api(
+        "POST",
+        "/projects",
+        json={
+            "name": "flow",
+            "categories": [{"name": "face", "tool": "bbox"}],
+            "stages": ["prelabel"],
+        },
+    )
+    flow = created.json()
+    face_id = flow["categories"][0]["id"]
+    hub.api(
+        "POST",
+        f"/projects/{flow['id']}/assets",
+        json={
+            "assets": [
+                {"url": f"https://images.example/{n}.jpg", "width": 200, "height": 100}
+                for n in range(3)
+            ]
+        },
+    )
+    tasks = list(iter_tasks(hub, flow["id"]))
+    plugin_id, secret = hub.create_plugin("faces", "model", class_names=["face", "eye", "bytes"])
+    start_plugin("fake_model", plugin_id, secret)
+    bound = hub.api(
+        "PUT",
+        f"/projects/{flow['id']}/stages/prelabel/plugin",
+        json={"plugin_id": plugin_id, "next_stage": "review", "class_mapping": {"face": face_id}},
+    )
+    assert bound.status_code == 200, bound.text
+    # A binding to a stage that does not exist, or to a plugin that is not a model: 422.
+    assert (
+        hub.api(
+            "PUT",
+            f"/projects/{flow['id']}/stages/nope/plugin",
+            json={"plugin_id": plugin_id, "next_stage": "review"},
+        ).status_code
+        == 422
+    )
+
+    # Moving a task in is all it takes: no job is submitted by anyone.
+    moved = hub.api("PATCH", f"/tasks/{tasks[0]['id']}", json={"stage": "prelabel"})
+    assert moved.status_code == 200, moved.text
+    wait_until(
+        lambda: hub.api("GET", f"/tasks/{tasks[0]['id']}").json()["stage"] == "review", timeout=10
+    )
+    task = hub.api("GET", f"/tasks/{tasks[0]['id']}").json()
+    assert len(task["annotations"]["objects"]) == 2
+    assert hub.job(task["stage_job_id"])["status"] == "succeeded"
+
+    # A failing run leaves the task in the stage, with the failed job to say why.
+    hub.api(
+        "PUT",
+        f"/projects/{flow['id']}/stages/prelabel/plugin",
+        json={
+            "plugin_id": plugin_id,
+            "next_stage": "review",
+            "class_mapping": {"face": face_id},
+            "config": {"mode": "wrong"},
+        },
+    )
+    hub.api("PATCH", f"/tasks/{tasks[1]['id']}", json={"stage": "prelabel"})
+    stuck = hub.api("GET", f"/tasks/{tasks[1]['id']}").json()
+    wait_until(lambda: hub.job(stuck["stage_job_id"])["status"] == "failed", timeout=10)
+    assert hub.api("GET", f"/tasks/{tasks[1]['id']}").json()["stage"] == "prelabel"
+    assert "BBox" in hub.job(stuck["stage_job_id"])["error"]["message"]
+
+    # Fixed, "re-run stage" queues every task in it, and they move on.
+    hub.api(
+        "PUT",
+        f"/projects/{flow['id']}/stages/prelabel/plugin",
+        json={"plugin_id": plugin_id, "next_stage": "review", "class_mapping": {"face": face_id}},
+    )
+    hub.api("PATCH", f"/tasks/{tasks[2]['id']}", json={"stage": "prelabel"})
+    rerun = hub.api("POST", f"/projects/{flow['id']}/stages/prelabel/rerun")
+    assert rerun.status_code == 202
+    assert rerun.json()["queued"] >= 1
+    wait_until(
+        lambda: all(hub.api("GET", f"/tasks/{t['id']}").json()["stage"] == "review" for t in tasks),
+        timeout=15,
+    )

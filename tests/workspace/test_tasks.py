@@ -62,7 +62,9 @@ def test_tasks_page_in_creation_order(
         "asset",
         "created_at",
         "updated_at",
+        "stage_job_id",
     }
+    assert item["stage_job_id"] is None
     assert item["project_id"] == project["id"]
     datetime.fromisoformat(item["updated_at"])
 

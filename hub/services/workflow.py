@@ -1,0 +1,173 @@
+"""Plugin stages: a stage bound to a model plugin pre-labels every task that enters it.
+
+Entering the stage queues a model job for the task; when the job succeeds, its pre-labels
+and the move to the stage's next stage are written in the same transaction as the job's
+success (see job_types._model_result). A task whose job failed stays in the stage, and its
+`stage_job_id` points at the job and its error; "re-run stage" queues every task in it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select, update
+
+from ango_plugins_sdk.protocol import JobType
+from hub.services.accounts import Principal
+from hub.services.errors import Invalid, NotFound
+from hub.services.jobs import JobRequest, JobService
+from hub.services.plugins import PluginService
+from hub.services.workspace import TaskView, WorkspaceService
+from hub.store import Store
+from hub.store.workspace import PluginStage, Project, TaskRow
+
+RERUN_CHUNK = 500
+
+
+class StageBinding(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    plugin_id: Annotated[str, Field(min_length=1, max_length=64)]
+    next_stage: Annotated[str, Field(min_length=1, max_length=100)]
+    config: dict[str, Any] | None = None
+    class_mapping: dict[str, str] = {}
+    overwrite: bool = True
+
+
+class WorkflowService:
+    def __init__(
+        self,
+        store: Store,
+        workspace: WorkspaceService,
+        plugins: PluginService,
+        jobs: JobService,
+    ) -> None:
+        self._store = store
+        self._workspace = workspace
+        self._plugins = plugins
+        self._jobs = jobs
+
+    async def bind(
+        self, principal: Principal, project_id: str, stage: str, spec: StageBinding
+    ) -> PluginStage:
+        project = await self._project(principal, project_id)
+        for name, what in ((stage, "stage"), (spec.next_stage, "next_stage")):
+            if name not in project.stages:
+                raise Invalid(f"{what}: project has no stage {name!r}")
+        if spec.next_stage == stage:
+            raise Invalid("next_stage must differ from the plugin stage")
+        plugin = await self._plugins.get(principal.organization_id, spec.plugin_id)
+        if plugin.type != JobType.MODEL:
+            raise Invalid(f"plugin {plugin.id} is a {plugin.type} plugin; a stage needs a model")
+        info = await self._workspace.project_info(principal.organization_id, project_id)
+        categories = {c.id for c in info.categories}
+        for model_class, category_id in spec.class_mapping.items():
+            if category_id not in categories:
+                raise Invalid(f"class_mapping.{model_class}: no category {category_id!r} here")
+        binding = PluginStage(
+            project_id=project_id,
+            stage=stage,
+            plugin_id=plugin.id,
+            config=spec.config if spec.config is not None else plugin.default_config,
+            class_mapping=spec.class_mapping,
+            overwrite=spec.overwrite,
+            next_stage=spec.next_stage,
+        )
+        async with self._store.write() as session:
+            await session.merge(binding)
+        return binding
+
+    async def unbind(self, principal: Principal, project_id: str, stage: str) -> None:
+        await self._project(principal, project_id)
+        async with self._store.write() as session:
+            binding = await session.get(PluginStage, (project_id, stage))
+            if binding is None:
+                raise NotFound(f"stage {stage!r} is not a plugin stage")
+            await session.delete(binding)
+
+    async def bindings(self, principal: Principal, project_id: str) -> list[PluginStage]:
+        await self._project(principal, project_id)
+        async with self._store.read() as session:
+            rows = await session.scalars(
+                select(PluginStage).where(PluginStage.project_id == project_id)
+            )
+            return list(rows)
+
+    async def move_task(
+        self,
+        principal: Principal,
+        task_id: str,
+        *,
+        stage: str | None,
+        batches: Iterable[str] | None,
+    ) -> TaskView:
+        """Change a task's stage or batches; entering a plugin stage queues its job."""
+        before = await self._workspace.get_task(principal, task_id)
+        view = await self._workspace.update_task(principal, task_id, stage=stage, batches=batches)
+        if stage is not None and stage != before.stage:
+            await self._queue(principal, before.project_id, stage, [task_id])
+        return view
+
+    async def rerun(self, principal: Principal, project_id: str, stage: str) -> int:
+        """Queue the stage's job again for every task in it; how many were queued."""
+        await self._project(principal, project_id)
+        async with self._store.read() as session:
+            task_ids = list(
+                await session.scalars(
+                    select(TaskRow.id)
+                    .where(TaskRow.project_id == project_id, TaskRow.stage == stage)
+                    .order_by(TaskRow.id)
+                )
+            )
+        queued = 0
+        for start in range(0, len(task_ids), RERUN_CHUNK):
+            queued += await self._queue(
+                principal, project_id, stage, task_ids[start : start + RERUN_CHUNK], strict=True
+            )
+        return queued
+
+    async def _queue(
+        self,
+        principal: Principal,
+        project_id: str,
+        stage: str,
+        task_ids: list[str],
+        *,
+        strict: bool = False,
+    ) -> int:
+        async with self._store.read() as session:
+            binding = await session.get(PluginStage, (project_id, stage))
+        if binding is None:
+            if strict:
+                raise NotFound(f"stage {stage!r} is not a plugin stage")
+            return 0
+        requests = [
+            JobRequest(
+                config=binding.config,
+                input={
+                    "task_id": task_id,
+                    "class_mapping": binding.class_mapping,
+                    "overwrite": binding.overwrite,
+                    "advance": {"from": stage, "to": binding.next_stage},
+                },
+                priority="batch" if strict else None,
+            )
+            for task_id in task_ids
+        ]
+        jobs = await self._jobs.submit(principal, binding.plugin_id, requests, now=time.time())
+        async with self._store.write() as session:
+            for job, task_id in zip(jobs, task_ids, strict=True):
+                await session.execute(
+                    update(TaskRow).where(TaskRow.id == task_id).values(stage_job_id=job.id)
+                )
+        return len(jobs)
+
+    async def _project(self, principal: Principal, project_id: str) -> Project:
+        async with self._store.read() as session:
+            project = await session.get(Project, project_id)
+        if project is None or project.organization_id != principal.organization_id:
+            raise NotFound(f"project {project_id} not found")
+        return project
