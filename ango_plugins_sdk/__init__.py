@@ -7,7 +7,7 @@ from ango_plugins_sdk._http import HubHTTPError
 from ango_plugins_sdk._job import BaseJob, CustomJob
 from ango_plugins_sdk._listing import FileEntry, FolderEntry, ImportItem, ListingPage
 from ango_plugins_sdk._markdown import MarkdownDocument, MarkdownJob
-from ango_plugins_sdk._model import AssetHandle, ModelJob
+from ango_plugins_sdk._model import AssetHandle, BatchModelJob, ModelJob, ModelTask
 from ango_plugins_sdk._plugins import (
     BatchModelPlugin,
     CustomPlugin,
@@ -26,6 +26,7 @@ __all__ = [
     "AssetHandle",
     "BBox",
     "BaseJob",
+    "BatchModelJob",
     "BatchModelPlugin",
     "Channel",
     "ChannelClosed",
@@ -49,6 +50,7 @@ __all__ = [
     "MarkdownPlugin",
     "ModelJob",
     "ModelPlugin",
+    "ModelTask",
     "Plugin",
     "PluginStopped",
     "Point",

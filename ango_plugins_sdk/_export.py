@@ -112,9 +112,11 @@ class _sized:
             handle = file  # type: ignore[assignment]
             self._closers.append(handle)  # the export is done with it once uploaded
             size: int | None
-            try:
+            # Only a plain file's size on disk is what read() returns: a wrapper such as
+            # gzip.open() has the compressed file's descriptor.
+            if isinstance(getattr(handle, "raw", handle), io.FileIO):
                 size = os.fstat(handle.fileno()).st_size - handle.tell()
-            except (AttributeError, OSError, io.UnsupportedOperation):
+            else:
                 size = _remaining(handle)
             if size is not None or not self._spool:
                 return _chunks(handle), size
@@ -142,7 +144,7 @@ def _remaining(handle: IO[bytes]) -> int | None:
         position = handle.tell()
         end = handle.seek(0, io.SEEK_END)
         handle.seek(position)
-    except (AttributeError, OSError, io.UnsupportedOperation):
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
         return None
     return end - position
 

@@ -68,8 +68,13 @@ class MarkdownJob(_DataJob[ConfigT]):
             )
         totals = {"documents": 0, "created": 0, "skipped": 0}
         batch: list[dict[str, Any]] = []
-        for document in value:
+        for index, document in enumerate(value):
             if not isinstance(document, MarkdownDocument):
+                if not isinstance(document, dict):
+                    raise TypeError(
+                        f"item {index}: expected a MarkdownDocument (or a dict of one), "
+                        f"got {type(document).__name__}"
+                    )
                 document = MarkdownDocument.model_validate(document)
             batch.append(document.model_dump(exclude_none=True))
             if len(batch) >= DOCUMENTS_PER_REQUEST:

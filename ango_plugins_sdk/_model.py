@@ -58,13 +58,61 @@ class ModelJob(_DataJob[ConfigT]):
         return {cls: target["category_id"] for cls, target in self.input["class_mapping"].items()}
 
     def _finish(self, value: Any) -> Any:
-        if isinstance(value, Prediction):
-            predictions = value.predictions
-        elif isinstance(value, Iterable) and not isinstance(value, str | bytes | dict):
-            predictions = _PREDICTIONS.validate_python(list(value))
-        else:
+        return {"predictions": _as_predictions(value)}
+
+
+class ModelTask:
+    """One task of a batch chunk: its id, the task, and its asset with the bytes helpers."""
+
+    def __init__(self, task: ExportedTask, asset: AssetHandle) -> None:
+        self.task_id = task.task_id
+        self.task = task
+        self.asset = asset
+
+    def __repr__(self) -> str:
+        return f"ModelTask(task_id={self.task_id!r})"
+
+
+class BatchModelJob(_DataJob[ConfigT]):
+    """One chunk of a batch run: several tasks, predictions for each."""
+
+    job_type = JobType.BATCH_MODEL
+
+    @property
+    def tasks(self) -> list[ModelTask]:
+        prefix = self._io["assets_url"]
+        return [
+            ModelTask(task, AssetHandle(task.asset, self._data, f"{prefix}{task.asset.id}"))
+            for task in (ExportedTask.model_validate(t) for t in self.input["tasks"])
+        ]
+
+    @property
+    def class_mapping(self) -> dict[str, str]:
+        return {cls: target["category_id"] for cls, target in self.input["class_mapping"].items()}
+
+    def _finish(self, value: Any) -> Any:
+        """{task_id: predictions}, or {"predictions": {...}, "errors": {task_id: reason}}."""
+        if not isinstance(value, dict):
             raise TypeError(
-                "a model callback must return a list of BBox/Polygon/Point/Classification "
-                f"or a Prediction, not {type(value).__name__}"
+                "a batch model callback must return {task_id: predictions}, "
+                f"not {type(value).__name__}"
             )
-        return {"predictions": [p.model_dump(mode="json") for p in predictions]}
+        if isinstance(value.get("predictions"), dict):
+            by_task, errors = value["predictions"], value.get("errors") or {}
+        else:
+            by_task, errors = value, {}
+        predictions = {str(task_id): _as_predictions(found) for task_id, found in by_task.items()}
+        return {"predictions": predictions, "errors": {str(k): str(v) for k, v in errors.items()}}
+
+
+def _as_predictions(value: Any) -> list[dict[str, Any]]:
+    if isinstance(value, Prediction):
+        predictions = value.predictions
+    elif isinstance(value, Iterable) and not isinstance(value, str | bytes | dict):
+        predictions = _PREDICTIONS.validate_python(list(value))
+    else:
+        raise TypeError(
+            "predictions must be a list of BBox/Polygon/Point/Classification or a Prediction, "
+            f"not {type(value).__name__}"
+        )
+    return [p.model_dump(mode="json") for p in predictions]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 from pydantic import BaseModel
@@ -29,6 +29,7 @@ class Plugin:
         concurrency: int = 1,
         version: str = "0.0.0",
         config_model: type[BaseModel] | None = None,
+        class_names: Sequence[str] | None = None,
     ) -> None:
         if not callable(callback):
             raise TypeError(f"callback must be callable, got {type(callback).__name__}")
@@ -42,6 +43,8 @@ class Plugin:
         self.concurrency = concurrency
         self.version = version
         self.config_model = config_model
+        self.class_names = list(class_names or [])
+        """The classes a model predicts; register the same ones on the hub for mapping."""
 
     def __repr__(self) -> str:
         # Never the secret.

@@ -15,7 +15,7 @@ from ango_plugins_sdk._explorer import FileExplorerJob
 from ango_plugins_sdk._export import ExportJob
 from ango_plugins_sdk._job import BaseJob, CustomJob
 from ango_plugins_sdk._markdown import MarkdownJob
-from ango_plugins_sdk._model import ModelJob
+from ango_plugins_sdk._model import BatchModelJob, ModelJob
 from ango_plugins_sdk._plugins import Plugin
 from ango_plugins_sdk._runner import JobRunner
 from ango_plugins_sdk._transport import Transport, WebsocketsTransport
@@ -30,6 +30,7 @@ JOB_CLASSES: dict[JobType, type[BaseJob[Any]]] = {
     JobType.EXPORT: ExportJob,
     JobType.MARKDOWN: MarkdownJob,
     JobType.MODEL: ModelJob,
+    JobType.BATCH_MODEL: BatchModelJob,
     JobType.FILE_EXPLORER: FileExplorerJob,
 }
 

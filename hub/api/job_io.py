@@ -54,7 +54,7 @@ def _running_job(request: Request, job_type: str) -> ActiveJob:
     if job is None or not job.holds(grant.job_id, grant.attempt):
         raise Forbidden("this job attempt is no longer running")
     if job.type != job_type:
-        raise Forbidden(f"a {job.type} job has no such data path")
+        raise Forbidden(f"this data path is not for {job.type} jobs")
     return job
 
 
@@ -120,8 +120,21 @@ async def post_documents(request: Request) -> Response:
 async def job_asset(request: Request) -> Response:
     """A model job's image: streamed if it was uploaded, else a redirect to its URL."""
     job = _running_job(request, "model")
+    return await _asset_response(request, job, job.input["task"]["asset"])
+
+
+async def chunk_asset(request: Request) -> Response:
+    """An image of one of a batch chunk's tasks."""
+    job = _running_job(request, "batch_model")
+    wanted = request.path_params["asset_id"]
+    for task in job.input.get("tasks", []):
+        if task["asset"]["id"] == wanted:
+            return await _asset_response(request, job, task["asset"])
+    raise Forbidden("that asset is not one of this chunk's tasks")
+
+
+async def _asset_response(request: Request, job: ActiveJob, asset: dict[str, Any]) -> Response:
     hub = hub_of(request)
-    asset = job.input["task"]["asset"]
     url = asset.get("url") or ""
     if url.startswith(("http://", "https://")):
         return RedirectResponse(url, status_code=307)
@@ -205,6 +218,7 @@ routes = [
     Route("/jobs/{job_id}/csv", job_csv, methods=["GET"]),
     Route("/jobs/{job_id}/documents", post_documents, methods=["POST"]),
     Route("/jobs/{job_id}/asset", job_asset, methods=["GET"]),
+    Route("/jobs/{job_id}/assets/{asset_id}", chunk_asset, methods=["GET"]),
     Route("/jobs/{job_id}/items", post_items, methods=["POST"]),
     Route("/jobs/{job_id}/upload", upload_item, methods=["PUT"]),
 ]

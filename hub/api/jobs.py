@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
@@ -15,6 +14,7 @@ from hub.api.common import caller, hub_of, json_body, page_args
 from hub.jobs.queue import INTERACTIVE
 from hub.services.errors import Invalid, NotFound
 from hub.services.jobs import JobBatchRequest, JobLike, JobRequest
+from hub.storage.base import content_disposition
 from hub.store import JobLog
 
 
@@ -130,13 +130,16 @@ async def job_artifact(request: Request) -> Response:
     if job.status != "succeeded" or not artifact:
         raise NotFound(f"job {job.id} has no file to download ({job.status})")
     filename = artifact["filename"]
-    presigned = hub.storage.presigned_get(artifact["key"], 600)
+    content_type = artifact.get("content_type") or "application/octet-stream"
+    presigned = hub.storage.presigned_get(
+        artifact["key"], 600, filename=filename, content_type=content_type
+    )
     if presigned:
         return RedirectResponse(presigned, status_code=307)
     return StreamingResponse(
         hub.storage.get(artifact["key"]),
-        media_type=artifact.get("content_type") or "application/octet-stream",
-        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename)}"},
+        media_type=content_type,
+        headers={"Content-Disposition": content_disposition(filename)},
     )
 
 

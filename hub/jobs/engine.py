@@ -44,6 +44,7 @@ from ango_plugins_sdk.protocol import (
     Release,
     Result,
 )
+from hub.jobs import batches
 from hub.jobs.committer import Committer, Effect
 from hub.jobs.queue import PluginQueue
 from hub.jobs.state import ActiveJob
@@ -125,6 +126,8 @@ class JobEngine:
             for row in rows:
                 job = ActiveJob.from_row(row)
                 self._active[job.id] = job
+                if batches.is_coordinator(job):
+                    continue  # never dispatched: its chunks are the work
                 if job.status == JobStatus.QUEUED:
                     self._enqueue(job)
                 else:
@@ -174,7 +177,8 @@ class JobEngine:
         """
         for job in jobs:
             self._active[job.id] = job
-            self._enqueue(job)  # schedules the pump before the writer wakes...
+            if job.status == JobStatus.QUEUED:
+                self._enqueue(job)  # schedules the pump before the writer wakes...
         for job in jobs:
             self._committer.add(job)  # ...so one transaction carries insert and assignment
         await self._committer.commit()
@@ -188,7 +192,14 @@ class JobEngine:
         now = self._clock()
         if job.is_terminal:
             return  # finished meanwhile; its outcome is on its way to disk
-        if job.status == JobStatus.QUEUED:
+        if batches.is_coordinator(job):
+            # Stop the remaining chunks; the run ends now, with what was done so far.
+            self._finish(
+                job, JobStatus.CANCELLED, result=job.result, error=_error(reason, "Cancelled")
+            )
+            for chunk in [c for c in self._active.values() if batches.parent_id(c) == job.id]:
+                await self.cancel(chunk, reason=reason)
+        elif job.status == JobStatus.QUEUED:
             self._queues[job.plugin_id].remove(job.id)
             self._finish(job, JobStatus.CANCELLED, error=_error(reason, "Cancelled"))
         elif job.cancel_requested_at is None:
@@ -531,6 +542,13 @@ class JobEngine:
                 f"{status}: {(error or {}).get('message', '')}",
             )
         self._committer.touch(job)
+        run = self._active.get(batches.parent_id(job) or "")
+        if run is not None and not run.is_terminal:
+            if batches.fold_chunk(run, job):
+                status, run_error = batches.outcome(run)
+                self._finish(run, status, result=run.result, error=run_error)
+            else:
+                self._committer.touch(run)
 
     def _release_capacity(self, job: ActiveJob) -> None:
         """The job's connection has one more free slot."""

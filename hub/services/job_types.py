@@ -8,6 +8,7 @@ import csv
 import io
 import logging
 import re
+from collections.abc import AsyncIterator
 from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -46,6 +47,15 @@ class Workspace(Protocol):
         self, organization_id: str, task_id: str
     ) -> tuple[str, ExportedTask]: ...
 
+    def export_tasks(
+        self,
+        organization_id: str,
+        project_id: str,
+        *,
+        stages: list[str] | None,
+        batches: list[str] | None,
+    ) -> AsyncIterator[ExportedTask]: ...
+
     async def count_tasks(
         self,
         organization_id: str,
@@ -83,6 +93,16 @@ class _ModelInput(BaseModel):
     overwrite: bool = True
     advance: _Advance | None = None
     """Move the task from one stage to another when the job succeeds (plugin stages)."""
+
+
+class _BatchInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    task_ids: list[str] | None = Field(default=None, max_length=100_000)
+    stages: list[str] | None = None
+    batches: list[str] | None = None
+    class_mapping: dict[str, str] = {}
+    overwrite: bool = True
 
 
 class _ListInput(BaseModel):
@@ -180,10 +200,32 @@ class JobTypeRules:
     ) -> dict[str, Any]:
         spec = _parse(_ModelInput, raw, where)
         project_id, task = await self._workspace.exported_task(organization_id, spec.task_id)
+        mapping = await self._mapping(
+            organization_id, project_id, spec.class_mapping, class_names, where
+        )
+        return {
+            "task_id": spec.task_id,
+            "project_id": project_id,
+            "class_mapping": mapping,
+            "overwrite": spec.overwrite,
+            "advance": spec.advance.model_dump(by_alias=True) if spec.advance else None,
+            "task": task.model_dump(mode="json", exclude_none=True),
+        }
+
+    async def _mapping(
+        self,
+        organization_id: str,
+        project_id: str,
+        class_mapping: dict[str, str],
+        class_names: list[str],
+        where: str,
+    ) -> dict[str, dict[str, str]]:
+        """Model class -> {category_id, tool}, checked: the category is in the project and
+        the class is one the plugin declares (when it declares any)."""
         project = await self._workspace.project_info(organization_id, project_id)
         categories = {c.id: c for c in project.categories}
         mapping: dict[str, dict[str, str]] = {}
-        for model_class, category_id in spec.class_mapping.items():
+        for model_class, category_id in class_mapping.items():
             if class_names and model_class not in class_names:
                 raise Invalid(
                     f"{where}.class_mapping: the plugin has no class {model_class!r} "
@@ -196,14 +238,46 @@ class JobTypeRules:
                     f"project {project_id}"
                 )
             mapping[model_class] = {"category_id": category.id, "tool": category.tool.value}
-        return {
-            "task_id": spec.task_id,
-            "project_id": project_id,
-            "class_mapping": mapping,
-            "overwrite": spec.overwrite,
-            "advance": spec.advance.model_dump(by_alias=True) if spec.advance else None,
-            "task": task.model_dump(mode="json", exclude_none=True),
-        }
+        return mapping
+
+    async def prepare_batch(
+        self,
+        organization_id: str,
+        project_id: str | None,
+        raw: dict[str, Any],
+        *,
+        class_names: list[str],
+        chunk_size: int,
+        where: str = "input",
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """A batch run's own input and its chunks' inputs."""
+        if not project_id:
+            raise Invalid("a batch model job needs a project_id")
+        spec = _parse(_BatchInput, raw, where)
+        mapping = await self._mapping(
+            organization_id, project_id, spec.class_mapping, class_names, where
+        )
+        tasks: list[ExportedTask] = []
+        if spec.task_ids is not None:
+            for task_id in dict.fromkeys(spec.task_ids):
+                task_project, task = await self._workspace.exported_task(organization_id, task_id)
+                if task_project != project_id:
+                    raise Invalid(
+                        f"{where}.task_ids: task {task_id} is not in project {project_id}"
+                    )
+                tasks.append(task)
+        else:
+            async for task in self._workspace.export_tasks(
+                organization_id, project_id, stages=spec.stages, batches=spec.batches
+            ):
+                tasks.append(task)
+        common = {"project_id": project_id, "class_mapping": mapping, "overwrite": spec.overwrite}
+        run = {**common, "stages": spec.stages, "batches": spec.batches, "chunk_size": chunk_size}
+        chunks = [
+            {**common, "tasks": [t.model_dump(mode="json", exclude_none=True) for t in group]}
+            for group in (tasks[i : i + chunk_size] for i in range(0, len(tasks), chunk_size))
+        ]
+        return run, chunks
 
     async def _prepare_explorer(
         self,
@@ -262,6 +336,8 @@ class JobTypeRules:
         paths: dict[str, Any] = {"token": token}
         if job.type == JobType.MODEL:
             paths["asset_url"] = f"/io/jobs/{job.id}/asset"
+        elif job.type == JobType.BATCH_MODEL:
+            paths["assets_url"] = f"/io/jobs/{job.id}/assets/"
         elif job.type == JobType.FILE_EXPLORER:
             paths["items_url"] = f"/io/jobs/{job.id}/items"
             paths["upload_url"] = f"/io/jobs/{job.id}/upload"
@@ -304,6 +380,8 @@ class JobTypeRules:
             return Applied(_export_result(job, output))
         if job.type == JobType.MODEL:
             return _model_result(job, output)
+        if job.type == JobType.BATCH_MODEL:
+            return _chunk_result(job, output)
         if job.type == JobType.FILE_EXPLORER and job.operation == "list":
             try:
                 return Applied(ListingPage.model_validate(output).model_dump(mode="json"))
@@ -350,6 +428,58 @@ def _model_result(job: ActiveJob, output: Any) -> Applied:
             await advance_task(session, task_id, from_stage=advance["from"], to_stage=advance["to"])
 
     return Applied({"task_id": task_id, **converted.summary()}, write)
+
+
+def _chunk_result(job: ActiveJob, output: Any) -> Applied:
+    """One chunk of a batch run: each task's predictions, and the tasks that failed."""
+    if not isinstance(output, dict) or not isinstance(output.get("predictions"), dict):
+        raise InvalidOutput(
+            "a batch model callback must return {task_id: predictions} "
+            "(or {'predictions': {...}, 'errors': {task_id: reason}})"
+        )
+    predictions: dict[str, Any] = output["predictions"]
+    errors: dict[str, str] = {
+        str(k): str(v)[:1000] for k, v in (output.get("errors") or {}).items()
+    }
+    source = {"kind": "plugin", "plugin_id": job.plugin_id, "plugin_version": job.plugin_version}
+    writes: list[tuple[str, Any]] = []
+    totals = {"done": 0, "failed": 0, "written": 0, "unmapped": 0, "rejected": 0}
+    for task in job.input["tasks"]:
+        task_id = task["task_id"]
+        if task_id in errors:
+            continue
+        found = predictions.get(task_id)
+        if not isinstance(found, list):
+            errors[task_id] = "the plugin returned no predictions for this task"
+            continue
+        asset = task["asset"]
+        converted = convert(
+            [p for p in found if isinstance(p, dict)],
+            job.input["class_mapping"],
+            width=asset.get("width"),
+            height=asset.get("height"),
+            source=source,
+        )
+        writes.append((task_id, converted))
+        summary = converted.summary()
+        totals["done"] += 1
+        for key in ("written", "unmapped", "rejected"):
+            totals[key] += summary[key]
+    totals["failed"] = len(errors)
+    overwrite = bool(job.input.get("overwrite", True))
+
+    async def write(session: AsyncSession) -> None:
+        for task_id, converted in writes:
+            await write_plugin_annotations(
+                session,
+                task_id,
+                converted.objects,
+                converted.classifications,
+                plugin_id=job.plugin_id,
+                overwrite=overwrite,
+            )
+
+    return Applied({**totals, "errors": errors}, write)
 
 
 def artifact_key(job_id: str, attempt: int) -> str:

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from ango_plugins_sdk.protocol import JobStatus, JobType
+from hub.jobs import batches
 from hub.jobs.engine import JobEngine
 from hub.jobs.queue import BATCH, INTERACTIVE, PRIORITIES
 from hub.jobs.state import ActiveJob
@@ -17,10 +18,11 @@ from hub.services.config_schema import check_config
 from hub.services.errors import Conflict, Invalid, NotFound
 from hub.services.job_types import JobTypeRules
 from hub.services.plugins import PluginService
-from hub.store import Job, JobLog, Store
+from hub.store import Job, JobLog, Plugin, Store
 from hub.store.paging import newest_first
 
 MAX_JOBS_PER_REQUEST = 1000
+DEFAULT_CHUNK_SIZE = 16
 
 
 def _default_priority(job_type: JobType, operation: str | None) -> int:
@@ -67,11 +69,19 @@ class JobService:
         """Validate and store the jobs; they are queued when this returns."""
         plugin = await self._plugins.get(principal.organization_id, plugin_id)
         job_type = JobType(plugin.type)
-        jobs = []
+        jobs: list[ActiveJob] = []
+        shown: list[ActiveJob] = []
         for index, request in enumerate(requests):
             config = plugin.default_config if request.config is None else request.config
             prefix = "" if len(requests) == 1 else f"jobs[{index}]."
             check_config(plugin.config_schema, config, what=f"{prefix}config")
+            if job_type == JobType.BATCH_MODEL:
+                run, chunks = await self._batch_run(
+                    principal, plugin, request, config, prefix=prefix, now=now
+                )
+                jobs += [run, *chunks]
+                shown.append(run)
+                continue
             job_input = await self._rules.prepare_input(
                 principal.organization_id,
                 job_type,
@@ -102,8 +112,67 @@ class JobService:
                     created_at=now,
                 )
             )
+            shown.append(jobs[-1])
         await self._engine.submit(jobs)
-        return jobs
+        return shown
+
+    async def _batch_run(
+        self,
+        principal: Principal,
+        plugin: Plugin,
+        request: JobRequest,
+        config: dict[str, Any],
+        *,
+        prefix: str,
+        now: float,
+    ) -> tuple[ActiveJob, list[ActiveJob]]:
+        """A batch run: the coordinator users see, and the chunk jobs that do the work."""
+        chunk_size = config.get("chunk_size", DEFAULT_CHUNK_SIZE)
+        if (
+            not isinstance(chunk_size, int)
+            or isinstance(chunk_size, bool)
+            or not 1 <= chunk_size <= 1000
+        ):
+            raise Invalid(f"{prefix}config.chunk_size must be a whole number from 1 to 1000")
+        run_input, chunk_inputs = await self._rules.prepare_batch(
+            principal.organization_id,
+            request.project_id,
+            request.input,
+            class_names=plugin.class_names,
+            chunk_size=chunk_size,
+            where=f"{prefix}input",
+        )
+        total = sum(len(chunk["tasks"]) for chunk in chunk_inputs)
+
+        def job(operation: str, job_input: dict[str, Any], status: JobStatus) -> ActiveJob:
+            return ActiveJob(
+                id=new_id(),
+                organization_id=principal.organization_id,
+                plugin_id=plugin.id,
+                created_by=principal.user_id,
+                type=JobType.BATCH_MODEL,
+                operation=operation,
+                config=config,
+                input=job_input,
+                priority=PRIORITIES[request.priority or "batch"],
+                timeout_s=request.timeout_s or plugin.job_timeout_s,
+                status=status,
+                created_at=now,
+            )
+
+        # With nothing to do the run is done at once; else it runs until its chunks are in.
+        run = job(
+            "run",
+            {**run_input, "total": total},
+            JobStatus.RUNNING if total else JobStatus.SUCCEEDED,
+        )
+        run.result = batches.empty_summary(total, len(chunk_inputs))
+        run.progress_current, run.progress_total = 0.0, float(max(total, 1))
+        run.started_at = now
+        if not total:
+            run.finished_at = now
+        chunks = [job("chunk", {**c, "parent_id": run.id}, JobStatus.QUEUED) for c in chunk_inputs]
+        return run, chunks
 
     async def get(self, principal: Principal, job_id: str) -> JobLike:
         """The job's freshest state: the engine's while active, else the stored one."""
@@ -165,5 +234,7 @@ class JobService:
         job = await self.get(principal, job_id)
         if isinstance(job, ActiveJob):
             raise Conflict(f"job {job_id} is still {job.status}; cancel it first")
+        if job.type == JobType.BATCH_MODEL:
+            raise Conflict("a batch run or chunk is not retried alone: submit a new run")
         await self._plugins.get(principal.organization_id, job.plugin_id)  # still exists
         return await self._engine.retry(job)

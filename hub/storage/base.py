@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Protocol
+from urllib.parse import quote
 
 CHUNK_SIZE = 256 * 1024
 
@@ -36,8 +37,11 @@ class Storage(Protocol):
         """Remove the blob if it exists."""
         ...
 
-    def presigned_get(self, key: str, expires_s: int) -> str | None:
-        """A URL anyone may GET the blob from until it expires, or None if unsupported."""
+    def presigned_get(
+        self, key: str, expires_s: int, *, filename: str = "", content_type: str = ""
+    ) -> str | None:
+        """A URL anyone may GET the blob from until it expires, or None if unsupported.
+        With `filename`, the response names it as the download's file name."""
         ...
 
     def presigned_put(self, key: str, expires_s: int) -> str | None:
@@ -45,3 +49,8 @@ class Storage(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+def content_disposition(filename: str) -> str:
+    """`attachment` with the name encoded per RFC 6266/5987, safe for any characters."""
+    return f"attachment; filename*=UTF-8''{quote(filename, safe='')}"

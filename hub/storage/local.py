@@ -61,7 +61,9 @@ class LocalStorage:
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(self._path(key).unlink, missing_ok=True)
 
-    def presigned_get(self, key: str, expires_s: int) -> str | None:
+    def presigned_get(
+        self, key: str, expires_s: int, *, filename: str = "", content_type: str = ""
+    ) -> str | None:
         return None
 
     def presigned_put(self, key: str, expires_s: int) -> str | None:

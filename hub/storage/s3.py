@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from botocore.exceptions import ClientError
 
-from hub.storage.base import CHUNK_SIZE, BlobNotFound
+from hub.storage.base import CHUNK_SIZE, BlobNotFound, content_disposition
 
 if TYPE_CHECKING:
     from types_boto3_s3 import S3Client
@@ -261,12 +261,16 @@ class S3Storage:
         # S3 answers 204 for a key that is not there, so this is idempotent already.
         await self._call(self._client.delete_object, Bucket=self.bucket, Key=self._key(key))
 
-    def presigned_get(self, key: str, expires_s: int) -> str | None:
-        return self._client.generate_presigned_url(
-            "get_object",
-            Params={"Bucket": self.bucket, "Key": self._key(key)},
-            ExpiresIn=expires_s,
-        )
+    def presigned_get(
+        self, key: str, expires_s: int, *, filename: str = "", content_type: str = ""
+    ) -> str | None:
+        params = {"Bucket": self.bucket, "Key": self._key(key)}
+        if filename:
+            # S3 sends these headers back with the object, so the download keeps its name.
+            params["ResponseContentDisposition"] = content_disposition(filename)
+        if content_type:
+            params["ResponseContentType"] = content_type
+        return self._client.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_s)
 
     def presigned_put(self, key: str, expires_s: int) -> str | None:
         """A URL for a single-part PUT of the whole blob (S3 caps those at 5 GiB)."""
