@@ -66,6 +66,12 @@ class Settings:
         1.0,
         "Base delay before a lost attempt runs again; doubles per attempt, full jitter, 60 s cap.",
     )
+    interactive_reserve: int = _env_field(
+        "HUB_INTERACTIVE_RESERVE",
+        1,
+        "Slots of each plugin process kept free of batch work for interactive jobs "
+        "(a process with one slot keeps none).",
+    )
     cancel_grace: float = _env_field(
         "HUB_CANCEL_GRACE",
         5.0,
@@ -100,6 +106,8 @@ class Settings:
             self._refuse("cancel_grace", "a finite number >= 0")
         if not (self.heartbeat_timeout_factor > 1 and math.isfinite(self.heartbeat_timeout_factor)):
             self._refuse("heartbeat_timeout_factor", "a finite number > 1")
+        if self.interactive_reserve < 0:
+            self._refuse("interactive_reserve", "0 or more")
         if self.max_attempts < 1:
             self._refuse("max_attempts", "at least 1")
         if self.max_message_size < 1024:

@@ -46,7 +46,7 @@ from ango_plugins_sdk.protocol import (
 )
 from hub.jobs import batches
 from hub.jobs.committer import Committer, Effect
-from hub.jobs.queue import PluginQueue
+from hub.jobs.queue import INTERACTIVE, PluginQueue
 from hub.jobs.state import ActiveJob
 from hub.services.live import LiveConnection, LiveRegistry
 from hub.settings import Settings
@@ -428,6 +428,11 @@ class JobEngine:
             job = self._active.get(queue.pop() or "")
             if job is None or job.status != JobStatus.QUEUED:
                 continue
+            if job.priority != INTERACTIVE and self._free_for_batch(connection) <= 0:
+                # The rest of a busy connection is kept for interactive work; the queue
+                # is in priority order, so nothing interactive waits behind this job.
+                queue.push(job.id, job.organization_id, job.priority, front=True)
+                break
             job.status = JobStatus.RUNNING
             job.attempt += 1
             job.connection_id = connection.id
@@ -445,6 +450,13 @@ class JobEngine:
         for connection, job in assigned:
             if job.connection_id == connection.id and job.status == JobStatus.RUNNING:
                 await connection.send(job.to_message(self._rules.dispatch_input(job)))
+
+    def _free_for_batch(self, connection: LiveConnection) -> int:
+        """Free slots batch work may take: all but the reserved ones, which keep a single
+        listing or one-task model run from waiting behind a long batch (a connection with
+        a single slot reserves nothing)."""
+        reserve = self._settings.interactive_reserve if connection.capacity > 1 else 0
+        return connection.capacity - connection.running - min(reserve, connection.capacity - 1)
 
     # --- leases, deadlines, grace periods ----------------------------------------------------
 

@@ -16,9 +16,9 @@ def test_sigterm_tells_plugins_and_running_work_finishes_after_restart(
     plugin_id, secret = hub.create_plugin()
     plugin = start_plugin("behaviours", plugin_id, secret, PLUGIN_RECONNECT_MAX_DELAY=1)
     wait_until(lambda: hub.is_live(plugin_id), timeout=5)
-    # Four slots: four jobs run, two wait in the queue.
+    # Four slots, one kept for interactive work: three batch jobs run, three wait.
     jobs = hub.submit(plugin_id, [{"config": {"mode": "work", "seconds": 2}} for _ in range(6)])
-    wait_until(lambda: len(hub.jobs(plugin_id, "running")) == 4, timeout=5)
+    wait_until(lambda: len(hub.jobs(plugin_id, "running")) == 3, timeout=5)
 
     # uvicorn shuts down gracefully, then re-raises SIGTERM so the exit status says why.
     assert hub.stop(signal.SIGTERM, timeout=15) in (0, -signal.SIGTERM)
@@ -26,7 +26,7 @@ def test_sigterm_tells_plugins_and_running_work_finishes_after_restart(
     assert "1012" in plugin.output() or "SERVICE_RESTART" in plugin.output()
     hub.start()
     wait_until(lambda: all(hub.job(j["id"])["status"] == "succeeded" for j in jobs), timeout=30)
-    # The four that were running carried on in the plugin and kept their attempt.
+    # The three that were running carried on in the plugin and kept their attempt.
     attempts = sorted(hub.job(j["id"])["attempts"] for j in jobs)
     assert attempts == [1] * 6, attempts
     assert plugin.running()

@@ -247,6 +247,9 @@ def settings(tmp_path: Path, settings_overrides: dict[str, Any]) -> Settings:
         "max_attempts": MAX_ATTEMPTS,
         "retry_delay": RETRY_DELAY,
         "cancel_grace": CANCEL_GRACE,
+        # Most tests are about leases and outcomes, not the interactive lane: no reserve
+        # unless a test asks for one (test_interactive_reserve.py does).
+        "interactive_reserve": 0,
     }
     values.update(settings_overrides)
     return Settings(**values)
