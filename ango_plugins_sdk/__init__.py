@@ -1,6 +1,7 @@
 """Plugin Hub SDK: write a plugin, connect it to the hub, serve jobs."""
 
 from ango_plugins_sdk._connection import PluginStopped
+from ango_plugins_sdk._errors import RetryableError
 from ango_plugins_sdk._explorer import FileExplorerJob
 from ango_plugins_sdk._export import ExportJob, ExportResult
 from ango_plugins_sdk._http import HubHTTPError
@@ -56,6 +57,7 @@ __all__ = [
     "Point",
     "Polygon",
     "Prediction",
+    "RetryableError",
     "Transport",
     "__version__",
     "run",

@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from ango_plugins_sdk._connection import Sender
+from ango_plugins_sdk._errors import RetryableError
 from ango_plugins_sdk._job import BaseJob, CustomJob, JobEvents, parse_config
 from ango_plugins_sdk._plugins import Plugin
 from ango_plugins_sdk.protocol import (
@@ -389,8 +390,11 @@ def _call_and_finish(job: BaseJob[Any], callback: Any) -> Any:
 def _failed(key: Key, exc: BaseException | None, *, kind: str, prefix: str = "") -> Failed:
     detail = "" if exc is None else (str(exc) or type(exc).__name__)
     trace = None if exc is None else "".join(traceback.format_exception(exc))
+    retryable = isinstance(exc, RetryableError) and kind != "Cancelled"
     return Failed(
         job_id=key[0],
         attempt=key[1],
-        error=JobError(message=f"{prefix}{detail}", kind=kind, retryable=False, traceback=trace),
+        error=JobError(
+            message=f"{prefix}{detail}", kind=kind, retryable=retryable, traceback=trace
+        ),
     )

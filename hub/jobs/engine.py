@@ -25,7 +25,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ango_plugins_sdk.protocol import (
     Accepted,
@@ -221,6 +222,9 @@ class JobEngine:
         job.connection_id = None
         job.lease_expires_at = job.not_before = job.cancel_requested_at = None
         job.started_at = job.finished_at = None
+        # A retry is a new run: what earlier runs created belongs to the user now.
+        job.input = {**job.input, "run_from_attempt": job.attempt + 1}
+        self._committer.also(_store_input(job.id, job.input))
         self._active[job.id] = job
         self._hub_log(job, "INFO", "retried by user")
         self._committer.touch(job)
@@ -594,6 +598,13 @@ class JobEngine:
         task = asyncio.ensure_future(work)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+
+def _store_input(job_id: str, job_input: dict[str, Any]) -> Effect:
+    async def write(session: AsyncSession) -> None:
+        await session.execute(update(Job).where(Job.id == job_id).values(input=job_input))
+
+    return write
 
 
 def _error(message: str, kind: str) -> dict[str, Any]:

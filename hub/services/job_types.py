@@ -66,7 +66,7 @@ class Workspace(Protocol):
     ) -> int: ...
 
     async def delete_job_assets(
-        self, organization_id: str, project_id: str, job_id: str, *, keep: str
+        self, organization_id: str, project_id: str, job_id: str, *, attempts: range
     ) -> int: ...
 
 
@@ -363,9 +363,15 @@ class JobTypeRules:
         attempt after the first asks, assets of earlier attempts are removed: an attempt
         lost halfway would otherwise leave duplicates behind when the job runs again."""
         tag = f"{job.id}:{job.attempt}"
-        if job.attempt > 1 and tag not in self._fresh_attempts:
+        # Only this run's earlier attempts: a retry starts a new run, and what an earlier
+        # run created (and people may have annotated since) stays.
+        first = int(job.input.get("run_from_attempt", 1))
+        if job.attempt > first and tag not in self._fresh_attempts:
             removed = await self._workspace.delete_job_assets(
-                job.organization_id, job.input["project_id"], job.id, keep=tag
+                job.organization_id,
+                job.input["project_id"],
+                job.id,
+                attempts=range(first, job.attempt),
             )
             self._fresh_attempts.add(tag)
             if removed:

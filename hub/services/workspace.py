@@ -291,15 +291,14 @@ class WorkspaceService:
         return found is not None
 
     async def delete_job_assets(
-        self, organization_id: str, project_id: str, job_id: str, *, keep: str
+        self, organization_id: str, project_id: str, job_id: str, *, attempts: range
     ) -> int:
-        """Remove the assets (and their tasks) that earlier attempts of a job created, so a
-        re-run does not duplicate them; assets tagged `keep` stay. Returns how many went."""
+        """Remove the assets (and their tasks) that the given attempts of a job created, so
+        a re-run does not duplicate them. Returns how many went."""
         doomed = select(AssetRow.id).where(
             AssetRow.organization_id == organization_id,
             AssetRow.project_id == project_id,
-            AssetRow.created_by_job.like(f"{job_id}:%"),
-            AssetRow.created_by_job != keep,
+            AssetRow.created_by_job.in_([f"{job_id}:{attempt}" for attempt in attempts]),
         )
         async with self._store.write() as session:
             asset_ids = list(await session.scalars(doomed))

@@ -736,3 +736,24 @@ async def test_a_final_close_stops_running_jobs() -> None:
         assert seen[0].cancelled, "the job keeps running after the plugin stopped for good"
     finally:
         await runner.shutdown(None)  # what the SDK should have done itself
+
+
+@pytest.mark.parametrize(("error", "retryable"), [("busy", True), ("bad", False)])
+async def test_a_retryable_error_asks_the_hub_for_another_attempt(
+    error: str, retryable: bool
+) -> None:
+    from ango_plugins_sdk import RetryableError
+
+    class GpuBusy(RetryableError):
+        pass
+
+    def flaky(job: CustomJob[Any]) -> None:
+        raise GpuBusy("the GPU is busy") if error == "busy" else ValueError("bad input")
+
+    hub = FakeHub()
+    async with serving(custom_plugin(flaky), hub):
+        channel = await hub.session(0)
+        channel.push(job("j"))
+        failed = await channel.wait_for(Failed, job_id="j")
+    assert failed.error.retryable is retryable
+    assert failed.error.kind == ("GpuBusy" if retryable else "ValueError")

@@ -68,3 +68,31 @@ def test_a_new_attempt_removes_what_earlier_attempts_created(
     # Asking again within the same attempt removes nothing of its own.
     call(hub.job_rules.creation_tag, second)
     assert len(all_tasks(client, acme, project["id"])) == 4
+
+
+def test_a_retried_job_keeps_what_earlier_runs_created(
+    client: TestClient, hub: Hub, call: Callable[..., Any], acme: Owner, make_project: MakeProject
+) -> None:
+    project = make_project(acme, categories=[])
+    first_run = markdown_job(acme, project["id"], attempt=1)
+    tag = call(hub.job_rules.creation_tag, first_run)
+    call(
+        hub.workspace.create_assets,
+        acme.organization_id,
+        project["id"],
+        [AssetIn(markdown="kept")],
+        created_by_job=tag,
+    )
+    # Retried after it succeeded: the engine starts a new run at attempt 2.
+    retried = markdown_job(acme, project["id"], attempt=3)
+    retried.input["run_from_attempt"] = 2
+    call(
+        hub.workspace.create_assets,
+        acme.organization_id,
+        project["id"],
+        [AssetIn(markdown="lost half-way")],
+        created_by_job=f"{retried.id}:2",
+    )
+    call(hub.job_rules.creation_tag, retried)
+    remaining = all_tasks(client, acme, project["id"])
+    assert len(remaining) == 1  # attempt 2's went; the first run's stayed

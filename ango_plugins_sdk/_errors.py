@@ -1,0 +1,11 @@
+"""Exceptions a callback raises to tell the hub more than 'it failed'."""
+
+from __future__ import annotations
+
+
+class RetryableError(Exception):
+    """A failure worth another attempt (a flaky network, a busy GPU): the hub runs the job
+    again after a delay, up to its max attempts, instead of failing it at once.
+
+    Subclass it, or raise it `from` the original error.
+    """
