@@ -81,8 +81,6 @@ class FileExplorerJob(_DataJob[ConfigT]):
                         totals, self._data.post_json(self._io["items_url"], {"items": by_url})
                     )
                     by_url = []
-            if totals["items"] % 100 == 0:
-                self.progress(totals["items"], None, f"{totals['items']} files")
         if by_url:
             self._add(totals, self._data.post_json(self._io["items_url"], {"items": by_url}))
         return totals
