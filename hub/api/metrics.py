@@ -37,7 +37,7 @@ async def metrics(request: Request) -> Response:
         "gauge",
         "Jobs queued or running.",
         [
-            ('{status="queued"}', engine.active_count() - running),
+            ('{status="queued"}', engine.queued_count()),
             ('{status="running"}', running),
         ],
     )

@@ -168,6 +168,9 @@ class JobEngine:
     def running_count(self) -> int:
         return len(self._running)
 
+    def queued_count(self) -> int:
+        return sum(len(queue) for queue in self._queues.values())
+
     # --- what the API asks for -----------------------------------------------------------
 
     async def submit(self, jobs: list[ActiveJob]) -> None:
@@ -211,7 +214,7 @@ class JobEngine:
             self._send_cancel(job, reason, self._settings.cancel_grace)
         await self._committer.commit()
 
-    async def retry(self, row: Job) -> ActiveJob:
+    async def retry(self, row: Job | ActiveJob) -> ActiveJob:
         """Queue a finished job again, as a fresh job with its attempt count going on."""
         job = ActiveJob.from_row(row)
         job.status = JobStatus.QUEUED

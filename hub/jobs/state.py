@@ -93,7 +93,7 @@ class ActiveJob:
         )
 
     @classmethod
-    def from_row(cls, row: Job) -> ActiveJob:
+    def from_row(cls, row: Job | ActiveJob) -> ActiveJob:
         return cls(**{name: getattr(row, name) for name in _COLUMNS})
 
 

@@ -159,7 +159,9 @@ class JobTypeRules:
     ) -> dict[str, Any]:
         """The job's stored input: validated, with what the plugin needs up front."""
         if job_type == JobType.MODEL:
-            return await self._prepare_model(organization_id, raw_input, class_names or [], where)
+            return await self._prepare_model(
+                organization_id, project_id, raw_input, class_names or [], where
+            )
         if job_type == JobType.FILE_EXPLORER:
             return await self._prepare_explorer(
                 organization_id, project_id, operation, raw_input, where
@@ -196,10 +198,22 @@ class JobTypeRules:
         }
 
     async def _prepare_model(
-        self, organization_id: str, raw: dict[str, Any], class_names: list[str], where: str
+        self,
+        organization_id: str,
+        requested_project: str | None,
+        raw: dict[str, Any],
+        class_names: list[str],
+        where: str,
     ) -> dict[str, Any]:
         spec = _parse(_ModelInput, raw, where)
         project_id, task = await self._workspace.exported_task(organization_id, spec.task_id)
+        if requested_project is not None and requested_project != project_id:
+            raise Invalid(f"task {spec.task_id} is not in project {requested_project}")
+        if spec.advance is not None:
+            stages = (await self._workspace.project_info(organization_id, project_id)).stages
+            for name in (spec.advance.from_stage, spec.advance.to_stage):
+                if name not in stages:
+                    raise Invalid(f"{where}.advance: project has no stage {name!r}")
         mapping = await self._mapping(
             organization_id, project_id, spec.class_mapping, class_names, where
         )

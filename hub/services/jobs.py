@@ -127,7 +127,9 @@ class JobService:
         now: float,
     ) -> tuple[ActiveJob, list[ActiveJob]]:
         """A batch run: the coordinator users see, and the chunk jobs that do the work."""
-        chunk_size = config.get("chunk_size", DEFAULT_CHUNK_SIZE)
+        chunk_size = config.get("chunk_size")
+        if chunk_size is None:
+            chunk_size = DEFAULT_CHUNK_SIZE
         if (
             not isinstance(chunk_size, int)
             or isinstance(chunk_size, bool)
@@ -232,7 +234,7 @@ class JobService:
 
     async def retry(self, principal: Principal, job_id: str) -> JobLike:
         job = await self.get(principal, job_id)
-        if isinstance(job, ActiveJob):
+        if isinstance(job, ActiveJob) and not job.is_terminal:
             raise Conflict(f"job {job_id} is still {job.status}; cancel it first")
         if job.type == JobType.BATCH_MODEL:
             raise Conflict("a batch run or chunk is not retried alone: submit a new run")

@@ -17,6 +17,7 @@ from sqlalchemy import select, update
 
 from ango_plugins_sdk.protocol import JobType
 from hub.services.accounts import Principal
+from hub.services.config_schema import check_config
 from hub.services.errors import Invalid, NotFound
 from hub.services.jobs import JobRequest, JobService
 from hub.services.plugins import PluginService
@@ -62,6 +63,11 @@ class WorkflowService:
         plugin = await self._plugins.get(principal.organization_id, spec.plugin_id)
         if plugin.type != JobType.MODEL:
             raise Invalid(f"plugin {plugin.id} is a {plugin.type} plugin; a stage needs a model")
+        # Check now what each task's job would be refused for later.
+        check_config(plugin.config_schema, spec.config or plugin.default_config, what="config")
+        for model_class in spec.class_mapping:
+            if plugin.class_names and model_class not in plugin.class_names:
+                raise Invalid(f"class_mapping: the plugin has no class {model_class!r}")
         info = await self._workspace.project_info(principal.organization_id, project_id)
         categories = {c.id for c in info.categories}
         for model_class, category_id in spec.class_mapping.items():
@@ -107,13 +113,22 @@ class WorkflowService:
         """Change a task's stage or batches; entering a plugin stage queues its job."""
         before = await self._workspace.get_task(principal, task_id)
         view = await self._workspace.update_task(principal, task_id, stage=stage, batches=batches)
-        if stage is not None and stage != before.stage:
-            await self._queue(principal, before.project_id, stage, [task_id])
-        return view
+        if stage is None or stage == before.stage:
+            return view
+        try:
+            queued = await self._queue(principal, before.project_id, stage, [task_id])
+        except Exception:
+            # Its job could not be queued: the task must not sit in the stage without one.
+            await self._workspace.update_task(principal, task_id, stage=before.stage)
+            raise
+        return await self._workspace.get_task(principal, task_id) if queued else view
 
     async def rerun(self, principal: Principal, project_id: str, stage: str) -> int:
         """Queue the stage's job again for every task in it; how many were queued."""
         await self._project(principal, project_id)
+        async with self._store.read() as session:
+            if await session.get(PluginStage, (project_id, stage)) is None:
+                raise NotFound(f"stage {stage!r} is not a plugin stage")
         async with self._store.read() as session:
             task_ids = list(
                 await session.scalars(

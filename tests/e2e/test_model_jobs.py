@@ -247,3 +247,51 @@ def test_a_plugin_stage_prelabels_tasks_that_enter_it(
         lambda: all(hub.api("GET", f"/tasks/{t['id']}").json()["stage"] == "review" for t in tasks),
         timeout=15,
     )
+
+
+def test_a_stage_whose_job_cannot_be_queued_does_not_take_the_task(
+    hub: HubProcess, start_plugin: StartPlugin
+) -> None:
+    flow = hub.api(
+        "POST",
+        "/projects",
+        json={
+            "name": "flow",
+            "categories": [{"name": "face", "tool": "bbox"}],
+            "stages": ["prelabel"],
+        },
+    ).json()
+    face_id = flow["categories"][0]["id"]
+    hub.api(
+        "POST",
+        f"/projects/{flow['id']}/assets",
+        json={"assets": [{"url": "https://images.example/a.jpg", "width": 10, "height": 10}]},
+    )
+    (task,) = list(iter_tasks(hub, flow["id"]))
+    plugin_id, _ = hub.create_plugin("faces", "model", class_names=["face"])
+    # A class the plugin does not have is refused when binding, not when a task arrives.
+    refused = hub.api(
+        "PUT",
+        f"/projects/{flow['id']}/stages/prelabel/plugin",
+        json={"plugin_id": plugin_id, "next_stage": "review", "class_mapping": {"nose": face_id}},
+    )
+    assert refused.status_code == 422
+    assert (
+        hub.api(
+            "PUT",
+            f"/projects/{flow['id']}/stages/prelabel/plugin",
+            json={
+                "plugin_id": plugin_id,
+                "next_stage": "review",
+                "class_mapping": {"face": face_id},
+            },
+        ).status_code
+        == 200
+    )
+    # The plugin is deleted: entering the stage cannot queue a job, so the task stays put.
+    assert hub.api("DELETE", f"/plugins/{plugin_id}").status_code == 204
+    moved = hub.api("PATCH", f"/tasks/{task['id']}", json={"stage": "prelabel"})
+    assert moved.status_code == 404
+    assert hub.api("GET", f"/tasks/{task['id']}").json()["stage"] == "todo"
+    # Re-running a stage that is not a plugin stage is a 404, tasks or not.
+    assert hub.api("POST", f"/projects/{flow['id']}/stages/review/rerun").status_code == 404
