@@ -6,7 +6,6 @@ import logging
 import threading
 import time
 import traceback
-from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
@@ -126,9 +125,6 @@ class CustomJob(BaseJob[ConfigT]):
     """A generic job: config (and optional input) in, JSON out."""
 
     job_type = JobType.CUSTOM
-
-
-JobFactory = Callable[..., BaseJob[Any]]
 
 
 def parse_config(config: dict[str, Any], model: type[BaseModel] | None) -> Any:

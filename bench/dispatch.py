@@ -20,7 +20,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -29,18 +28,11 @@ from websockets.asyncio.client import connect
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _stats import latency_ms, percentile  # noqa: E402
+
 from tests.e2e.harness import HubProcess, PluginProcess, free_port, wait_until  # noqa: E402
 
 BATCH = 1000
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def all_jobs(hub: HubProcess, plugin_id: str) -> list[dict]:
-    return hub.jobs(plugin_id)
 
 
 def throughput(hub: HubProcess, plugin_id: str, count: int) -> tuple[float, float]:
@@ -83,14 +75,8 @@ def latency(hub: HubProcess, plugin_id: str, rate: float, seconds: float) -> lis
         for job_id in ids:
             job = client.get(f"{hub.url}/api/v1/jobs/{job_id}").json()
             assert job["status"] == "succeeded", job
-            created = _ts(job["created_at"])
-            finished = _ts(job["finished_at"])
-            latencies.append((finished - created) * 1000)
+            latencies.append(latency_ms(job))
     return latencies
-
-
-def _ts(iso: str) -> float:
-    return datetime.fromisoformat(iso).timestamp()
 
 
 def echo_ceiling(connections: int, messages: int) -> float:

@@ -17,7 +17,6 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -25,19 +24,12 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _stats import latency_ms, percentile  # noqa: E402
+
 from tests.e2e.harness import HubProcess, PluginProcess, wait_until  # noqa: E402
 
 BACKLOG = 40
 """Batch jobs kept waiting behind the busy slots."""
-
-
-def seconds(iso: str) -> float:
-    return datetime.fromisoformat(iso).timestamp()
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def main() -> None:
@@ -135,9 +127,7 @@ def main() -> None:
                         time.sleep(0.002)
                     assert state["status"] == "succeeded", state
                     assert state["priority"] == "interactive"
-                    latencies.append(
-                        (seconds(state["finished_at"]) - seconds(state["created_at"])) * 1000
-                    )
+                    latencies.append(latency_ms(state))
                 return latencies
 
             listing = measure(

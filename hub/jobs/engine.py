@@ -44,6 +44,7 @@ from ango_plugins_sdk.protocol import (
     ProtocolError,
     Release,
     Result,
+    check_transition,
 )
 from hub.jobs import batches
 from hub.jobs.committer import Committer, Effect
@@ -217,7 +218,7 @@ class JobEngine:
     async def retry(self, row: Job | ActiveJob) -> ActiveJob:
         """Queue a finished job again, as a fresh job with its attempt count going on."""
         job = ActiveJob.from_row(row)
-        job.status = JobStatus.QUEUED
+        _move(job, JobStatus.QUEUED)
         job.failed_attempts = 0
         job.progress_current = job.progress_total = None
         job.progress_message = None
@@ -440,7 +441,7 @@ class JobEngine:
                 # is in priority order, so nothing interactive waits behind this job.
                 queue.push(job.id, job.organization_id, job.priority, front=True)
                 break
-            job.status = JobStatus.RUNNING
+            _move(job, JobStatus.RUNNING)
             job.attempt += 1
             job.connection_id = connection.id
             job.plugin_version = connection.plugin_version
@@ -524,7 +525,7 @@ class JobEngine:
     # --- state changes -------------------------------------------------------------------------
 
     def _requeue(self, job: ActiveJob, *, reason: str, delay: bool = False) -> None:
-        job.status = JobStatus.QUEUED
+        _move(job, JobStatus.QUEUED)
         job.connection_id = None
         job.lease_expires_at = None
         job.started_at = None
@@ -544,7 +545,7 @@ class JobEngine:
         result: Any = None,
         error: dict[str, Any] | None = None,
     ) -> None:
-        job.status = status
+        _move(job, status)
         job.result = result
         job.error = error
         job.finished_at = self._clock()
@@ -608,6 +609,11 @@ def _store_input(job_id: str, job_input: dict[str, Any]) -> Effect:
         await session.execute(update(Job).where(Job.id == job_id).values(input=job_input))
 
     return write
+
+
+def _move(job: ActiveJob, target: JobStatus) -> None:
+    """Change a job's status along the protocol's state machine; an illegal move is a bug."""
+    job.status = check_transition(JobStatus(job.status), target)
 
 
 def _error(message: str, kind: str) -> dict[str, Any]:

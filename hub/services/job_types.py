@@ -179,18 +179,16 @@ class JobTypeRules:
     async def _prepare_export(
         self, organization_id: str, project_id: str | None, raw: dict[str, Any], where: str
     ) -> dict[str, Any]:
-        if not project_id:
-            raise Invalid("an export job needs a project_id")
+        project = await self._project(organization_id, project_id, "an export job")
         filters = _parse(_ExportInput, raw, where)
-        project = await self._workspace.project_info(organization_id, project_id)
         for stage in filters.stages or []:
             if stage not in project.stages:
                 raise Invalid(f"{where}.stages: project has no stage {stage!r}")
         count = await self._workspace.count_tasks(
-            organization_id, project_id, stages=filters.stages, batches=filters.batches
+            organization_id, project.id, stages=filters.stages, batches=filters.batches
         )
         return {
-            "project_id": project_id,
+            "project_id": project.id,
             "stages": filters.stages,
             "batches": filters.batches,
             "project": project.model_dump(mode="json"),
@@ -209,14 +207,12 @@ class JobTypeRules:
         project_id, task = await self._workspace.exported_task(organization_id, spec.task_id)
         if requested_project is not None and requested_project != project_id:
             raise Invalid(f"task {spec.task_id} is not in project {requested_project}")
+        project = await self._workspace.project_info(organization_id, project_id)
         if spec.advance is not None:
-            stages = (await self._workspace.project_info(organization_id, project_id)).stages
             for name in (spec.advance.from_stage, spec.advance.to_stage):
-                if name not in stages:
+                if name not in project.stages:
                     raise Invalid(f"{where}.advance: project has no stage {name!r}")
-        mapping = await self._mapping(
-            organization_id, project_id, spec.class_mapping, class_names, where
-        )
+        mapping = _mapping(project, spec.class_mapping, class_names, where)
         return {
             "task_id": spec.task_id,
             "project_id": project_id,
@@ -226,33 +222,13 @@ class JobTypeRules:
             "task": task.model_dump(mode="json", exclude_none=True),
         }
 
-    async def _mapping(
-        self,
-        organization_id: str,
-        project_id: str,
-        class_mapping: dict[str, str],
-        class_names: list[str],
-        where: str,
-    ) -> dict[str, dict[str, str]]:
-        """Model class -> {category_id, tool}, checked: the category is in the project and
-        the class is one the plugin declares (when it declares any)."""
-        project = await self._workspace.project_info(organization_id, project_id)
-        categories = {c.id: c for c in project.categories}
-        mapping: dict[str, dict[str, str]] = {}
-        for model_class, category_id in class_mapping.items():
-            if class_names and model_class not in class_names:
-                raise Invalid(
-                    f"{where}.class_mapping: the plugin has no class {model_class!r} "
-                    f"(its classes: {', '.join(class_names)})"
-                )
-            category = categories.get(category_id)
-            if category is None:
-                raise Invalid(
-                    f"{where}.class_mapping.{model_class}: category {category_id!r} is not in "
-                    f"project {project_id}"
-                )
-            mapping[model_class] = {"category_id": category.id, "tool": category.tool.value}
-        return mapping
+    async def _project(
+        self, organization_id: str, project_id: str | None, kind: str
+    ) -> ProjectInfo:
+        """The job's project: required, and the caller's (another's is a 404)."""
+        if not project_id:
+            raise Invalid(f"{kind} needs a project_id")
+        return await self._workspace.project_info(organization_id, project_id)
 
     async def prepare_batch(
         self,
@@ -265,12 +241,10 @@ class JobTypeRules:
         where: str = "input",
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """A batch run's own input and its chunks' inputs."""
-        if not project_id:
-            raise Invalid("a batch model job needs a project_id")
+        project = await self._project(organization_id, project_id, "a batch model job")
+        project_id = project.id
         spec = _parse(_BatchInput, raw, where)
-        mapping = await self._mapping(
-            organization_id, project_id, spec.class_mapping, class_names, where
-        )
+        mapping = _mapping(project, spec.class_mapping, class_names, where)
         tasks: list[ExportedTask] = []
         if spec.task_ids is not None:
             for task_id in dict.fromkeys(spec.task_ids):
@@ -301,9 +275,7 @@ class JobTypeRules:
         raw: dict[str, Any],
         where: str,
     ) -> dict[str, Any]:
-        if not project_id:
-            raise Invalid("a file explorer job needs a project_id")
-        await self._workspace.project_info(organization_id, project_id)
+        await self._project(organization_id, project_id, "a file explorer job")
         if operation == "list":
             listed = _parse(_ListInput, raw, where)
             return {"project_id": project_id, **listed.model_dump()}
@@ -315,10 +287,8 @@ class JobTypeRules:
     async def _prepare_markdown(
         self, organization_id: str, project_id: str | None, raw: dict[str, Any], where: str
     ) -> dict[str, Any]:
-        if not project_id:
-            raise Invalid("a markdown job needs a project_id")
+        await self._project(organization_id, project_id, "a markdown job")
         spec = _parse(_MarkdownInput, raw, where)
-        await self._workspace.project_info(organization_id, project_id)
         if (spec.csv_text is None) == (spec.csv_file_id is None):
             raise Invalid(f"{where}: give exactly one of csv_text or csv_file_id")
         prepared: dict[str, Any] = {"project_id": project_id, "template": spec.template}
@@ -414,6 +384,29 @@ class JobTypeRules:
                 raise InvalidOutput(f"a {job.type} result needs integer 'created' and 'skipped'")
             return Applied(output)
         return Applied(output)
+
+
+def _mapping(
+    project: ProjectInfo, class_mapping: dict[str, str], class_names: list[str], where: str
+) -> dict[str, dict[str, str]]:
+    """Model class -> {category_id, tool}, checked: the category is in the project and
+    the class is one the plugin declares (when it declares any)."""
+    categories = {c.id: c for c in project.categories}
+    mapping: dict[str, dict[str, str]] = {}
+    for model_class, category_id in class_mapping.items():
+        if class_names and model_class not in class_names:
+            raise Invalid(
+                f"{where}.class_mapping: the plugin has no class {model_class!r} "
+                f"(its classes: {', '.join(class_names)})"
+            )
+        category = categories.get(category_id)
+        if category is None:
+            raise Invalid(
+                f"{where}.class_mapping.{model_class}: category {category_id!r} is not in "
+                f"project {project.id}"
+            )
+        mapping[model_class] = {"category_id": category.id, "tool": category.tool.value}
+    return mapping
 
 
 def _model_result(job: ActiveJob, output: Any) -> Applied:

@@ -49,18 +49,16 @@ class LiveRegistry:
         # Authenticated sockets that have not sent `hello` yet: not live, but a rotation
         # or a delete must still reach them.
         self._handshaking: dict[str, set[Closer]] = {}
-        self._changed = asyncio.Event()
 
     def add(self, connection: LiveConnection) -> None:
         self._by_plugin.setdefault(connection.plugin_id, {})[connection.id] = connection
-        self._notify()
 
     def remove(self, connection: LiveConnection) -> None:
-        connections = self._by_plugin.get(connection.plugin_id, {})
-        if connections.pop(connection.id, None) is not None:
+        connections = self._by_plugin.get(connection.plugin_id)
+        if connections is not None:
+            connections.pop(connection.id, None)
             if not connections:
                 del self._by_plugin[connection.plugin_id]
-            self._notify()
 
     def handshake_started(self, plugin_id: str, close: Closer) -> None:
         self._handshaking.setdefault(plugin_id, set()).add(close)
@@ -94,17 +92,3 @@ class LiveRegistry:
 
     async def disconnect_all(self, code: CloseCode, reason: str) -> None:
         await asyncio.gather(*(c.close(code, reason) for c in self.all_connections()))
-
-    async def wait_changed(self, max_wait: float) -> bool:
-        """Wait until a connection comes or goes; False if `max_wait` seconds pass first."""
-        changed = self._changed
-        try:
-            await asyncio.wait_for(changed.wait(), max_wait)
-        except TimeoutError:
-            return False
-        return True
-
-    def _notify(self) -> None:
-        # Wake everyone waiting on the current event, and start a fresh one.
-        self._changed.set()
-        self._changed = asyncio.Event()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -23,7 +24,7 @@ from hub.services.jobs import JobRequest, JobService
 from hub.services.plugins import PluginService
 from hub.services.workspace import TaskView, WorkspaceService
 from hub.store import Store
-from hub.store.workspace import PluginStage, Project, TaskRow
+from hub.store.workspace import PluginStage, TaskRow
 
 RERUN_CHUNK = 500
 
@@ -54,7 +55,7 @@ class WorkflowService:
     async def bind(
         self, principal: Principal, project_id: str, stage: str, spec: StageBinding
     ) -> PluginStage:
-        project = await self._project(principal, project_id)
+        project = await self._workspace.project_info(principal.organization_id, project_id)
         for name, what in ((stage, "stage"), (spec.next_stage, "next_stage")):
             if name not in project.stages:
                 raise Invalid(f"{what}: project has no stage {name!r}")
@@ -68,8 +69,7 @@ class WorkflowService:
         for model_class in spec.class_mapping:
             if plugin.class_names and model_class not in plugin.class_names:
                 raise Invalid(f"class_mapping: the plugin has no class {model_class!r}")
-        info = await self._workspace.project_info(principal.organization_id, project_id)
-        categories = {c.id for c in info.categories}
+        categories = {c.id for c in project.categories}
         for model_class, category_id in spec.class_mapping.items():
             if category_id not in categories:
                 raise Invalid(f"class_mapping.{model_class}: no category {category_id!r} here")
@@ -87,7 +87,7 @@ class WorkflowService:
         return binding
 
     async def unbind(self, principal: Principal, project_id: str, stage: str) -> None:
-        await self._project(principal, project_id)
+        await self._workspace.project_info(principal.organization_id, project_id)
         async with self._store.write() as session:
             binding = await session.get(PluginStage, (project_id, stage))
             if binding is None:
@@ -95,7 +95,7 @@ class WorkflowService:
             await session.delete(binding)
 
     async def bindings(self, principal: Principal, project_id: str) -> list[PluginStage]:
-        await self._project(principal, project_id)
+        await self._workspace.project_info(principal.organization_id, project_id)
         async with self._store.read() as session:
             rows = await session.scalars(
                 select(PluginStage).where(PluginStage.project_id == project_id)
@@ -116,16 +116,16 @@ class WorkflowService:
         if stage is None or stage == before.stage:
             return view
         try:
-            queued = await self._queue(principal, before.project_id, stage, [task_id])
+            job_ids = await self._queue(principal, before.project_id, stage, [task_id])
         except Exception:
             # Its job could not be queued: the task must not sit in the stage without one.
             await self._workspace.update_task(principal, task_id, stage=before.stage)
             raise
-        return await self._workspace.get_task(principal, task_id) if queued else view
+        return replace(view, stage_job_id=job_ids[0]) if job_ids else view
 
     async def rerun(self, principal: Principal, project_id: str, stage: str) -> int:
         """Queue the stage's job again for every task in it; how many were queued."""
-        await self._project(principal, project_id)
+        await self._workspace.project_info(principal.organization_id, project_id)
         async with self._store.read() as session:
             if await session.get(PluginStage, (project_id, stage)) is None:
                 raise NotFound(f"stage {stage!r} is not a plugin stage")
@@ -139,9 +139,8 @@ class WorkflowService:
             )
         queued = 0
         for start in range(0, len(task_ids), RERUN_CHUNK):
-            queued += await self._queue(
-                principal, project_id, stage, task_ids[start : start + RERUN_CHUNK], strict=True
-            )
+            chunk = task_ids[start : start + RERUN_CHUNK]
+            queued += len(await self._queue(principal, project_id, stage, chunk, strict=True))
         return queued
 
     async def _queue(
@@ -152,13 +151,14 @@ class WorkflowService:
         task_ids: list[str],
         *,
         strict: bool = False,
-    ) -> int:
+    ) -> list[str]:
+        """Submit the stage's job for each task; the job ids (none if not a plugin stage)."""
         async with self._store.read() as session:
             binding = await session.get(PluginStage, (project_id, stage))
         if binding is None:
             if strict:
                 raise NotFound(f"stage {stage!r} is not a plugin stage")
-            return 0
+            return []
         requests = [
             JobRequest(
                 config=binding.config,
@@ -174,15 +174,11 @@ class WorkflowService:
         ]
         jobs = await self._jobs.submit(principal, binding.plugin_id, requests, now=time.time())
         async with self._store.write() as session:
-            for job, task_id in zip(jobs, task_ids, strict=True):
-                await session.execute(
-                    update(TaskRow).where(TaskRow.id == task_id).values(stage_job_id=job.id)
-                )
-        return len(jobs)
-
-    async def _project(self, principal: Principal, project_id: str) -> Project:
-        async with self._store.read() as session:
-            project = await session.get(Project, project_id)
-        if project is None or project.organization_id != principal.organization_id:
-            raise NotFound(f"project {project_id} not found")
-        return project
+            await session.execute(
+                update(TaskRow),
+                [
+                    {"id": task_id, "stage_job_id": job.id}
+                    for job, task_id in zip(jobs, task_ids, strict=True)
+                ],
+            )
+        return [job.id for job in jobs]

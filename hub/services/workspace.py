@@ -507,12 +507,7 @@ class WorkspaceService:
         async with self._store.read() as session:
             task, asset = await _task(session, principal.organization_id, task_id)
             batches = await _batches_of(session, [task.id])
-        return _task_view(
-            task,
-            _asset(asset),
-            batches.get(task.id, []),
-            AnnotationSet.model_validate(task.annotations),
-        )
+        return _full_task_view(task, asset, batches)
 
     async def set_annotations(
         self, principal: Principal, task_id: str, annotations: AnnotationSet
@@ -561,12 +556,7 @@ class WorkspaceService:
             if stage is not None or batches is not None:
                 task.updated_at = utcnow()
             current = await _batches_of(session, [task.id])
-        return _task_view(
-            task,
-            _asset(asset),
-            current.get(task.id, []),
-            AnnotationSet.model_validate(task.annotations),
-        )
+        return _full_task_view(task, asset, current)
 
     # export
 
@@ -890,6 +880,16 @@ def _asset(row: AssetRow, *, with_markdown: bool = True) -> Asset:
         width=row.width,
         height=row.height,
         metadata=row.metadata_ or {},
+    )
+
+
+def _full_task_view(task: TaskRow, asset: AssetRow, batches: dict[str, list[str]]) -> TaskView:
+    """A task read alone: with its annotations and the markdown of its asset."""
+    return _task_view(
+        task,
+        _asset(asset),
+        batches.get(task.id, []),
+        AnnotationSet.model_validate(task.annotations),
     )
 
 
