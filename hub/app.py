@@ -21,6 +21,8 @@ from hub.api.metrics import metrics
 from hub.gateway.endpoint import plugin_socket
 from hub.runtime import Hub
 from hub.settings import Settings
+from hub.web import web_routes
+from hub.web.csrf import CsrfTokens
 
 
 async def healthz(request: Request) -> Response:
@@ -61,9 +63,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     *workflow_routes.routes,
                 ],
             ),
+            *web_routes(),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
     app.state.hub = hub
+    app.state.csrf = CsrfTokens(hub.signing_key)
     return app

@@ -72,8 +72,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("uvicorn.error").addFilter(_DropDenialNoise())
+    app = create_app(settings)
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         host=args.host,
         port=args.port,
         # Frames between max_message_size and this get a clear `error` before the 1009 close.
@@ -82,8 +83,19 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         ws_per_message_deflate=False,
         log_level=settings.log_level.lower(),
         lifespan="on",
+        # Dashboard event streams end on `hub.closing`; this bounds anything else.
+        timeout_graceful_shutdown=10,
     )
-    uvicorn.Server(config).run()
+    hub = app.state.hub
+
+    class _Server(uvicorn.Server):
+        async def shutdown(self, sockets: Any = None) -> None:
+            # uvicorn waits for open responses before the lifespan's shutdown runs, so
+            # the dashboard's event streams must hear about it first.
+            hub.closing.set()
+            await super().shutdown(sockets)
+
+    _Server(config).run()
     return 0
 
 

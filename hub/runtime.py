@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from ango_plugins_sdk.protocol import CloseCode
@@ -13,6 +14,7 @@ from hub.services.job_types import JobTypeRules
 from hub.services.jobs import JobService
 from hub.services.live import LiveRegistry
 from hub.services.plugins import PluginService
+from hub.services.sessions import SessionService
 from hub.services.workflow import WorkflowService
 from hub.services.workspace import WorkspaceService
 from hub.settings import Settings
@@ -25,17 +27,21 @@ log = logging.getLogger("hub")
 class Hub:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.closing = asyncio.Event()
+        """Set when the server starts shutting down: long-lived page streams end on it."""
         self.store = Store(
             settings.resolved_database_url, sqlite_synchronous=settings.sqlite_synchronous
         )
         self.storage: Storage = storage_from_url(settings.storage_url, settings.data_dir)
         self.live = LiveRegistry()
         self.accounts = AccountService(self.store)
+        self.sessions = SessionService(self.store)
         self.plugins = PluginService(self.store, self.live)
         self.workspace = WorkspaceService(self.store, self.storage)
         self.files = FileService(self.store, self.storage)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        self.tokens = JobTokens(load_or_create_key(settings.data_dir, settings.secret_key))
+        self.signing_key = load_or_create_key(settings.data_dir, settings.secret_key)
+        self.tokens = JobTokens(self.signing_key)
         self.job_rules = JobTypeRules(self.workspace, self.files, self.storage, self.tokens)
         self.jobs = JobEngine(self.store, self.live, settings, rules=self.job_rules)
         self.job_service = JobService(self.store, self.jobs, self.plugins, self.job_rules)
@@ -48,6 +54,7 @@ class Hub:
 
     async def stop(self) -> None:
         """Stop taking work, tell plugins the hub is restarting, close the database."""
+        self.closing.set()
         # Sockets first, so no outcome arrives after the engine's last commit.
         await self.live.disconnect_all(CloseCode.SERVICE_RESTART, "hub restarting")
         await self.jobs.stop()

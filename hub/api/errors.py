@@ -25,6 +25,11 @@ _STATUS = {NotFound: 404, Conflict: 409, Invalid: 422, Unauthenticated: 401, For
 _HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}
 
 
+def status_of(exc: ServiceError) -> int:
+    """The HTTP status for a domain error (the dashboard uses it too)."""
+    return _STATUS.get(type(exc), 400)
+
+
 def error_response(
     status: int, code: str, message: str, *, headers: dict[str, str] | None = None, **extra: Any
 ) -> JSONResponse:
@@ -38,7 +43,7 @@ def error_response(
 
 async def on_service_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ServiceError)
-    return error_response(_STATUS.get(type(exc), 400), exc.code, exc.message)
+    return error_response(status_of(exc), exc.code, exc.message)
 
 
 async def on_validation_error(_request: Request, exc: Exception) -> Response:

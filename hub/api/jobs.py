@@ -12,6 +12,7 @@ from starlette.routing import Route
 
 from hub.api.common import caller, hub_of, json_body, page_args
 from hub.jobs.queue import INTERACTIVE
+from hub.runtime import Hub
 from hub.services.errors import Invalid, NotFound
 from hub.services.jobs import JobBatchRequest, JobLike, JobRequest
 from hub.storage.base import content_disposition
@@ -122,11 +123,8 @@ async def job_logs(request: Request) -> Response:
     )
 
 
-async def job_artifact(request: Request) -> Response:
+def artifact_response(hub: Hub, job: JobLike) -> Response:
     """The export file of a succeeded export job: a redirect to storage, or streamed."""
-    principal = await caller(request)
-    hub = hub_of(request)
-    job = await hub.job_service.get(principal, request.path_params["job_id"])
     artifact = (job.result or {}).get("artifact") if isinstance(job.result, dict) else None
     if job.status != "succeeded" or not artifact:
         raise NotFound(f"job {job.id} has no file to download ({job.status})")
@@ -142,6 +140,13 @@ async def job_artifact(request: Request) -> Response:
         media_type=content_type,
         headers={"Content-Disposition": content_disposition(filename)},
     )
+
+
+async def job_artifact(request: Request) -> Response:
+    principal = await caller(request)
+    hub = hub_of(request)
+    job = await hub.job_service.get(principal, request.path_params["job_id"])
+    return artifact_response(hub, job)
 
 
 async def cancel_job(request: Request) -> Response:

@@ -8,6 +8,7 @@ knowing anything about WebSockets.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -49,9 +50,21 @@ class LiveRegistry:
         # Authenticated sockets that have not sent `hello` yet: not live, but a rotation
         # or a delete must still reach them.
         self._handshaking: dict[str, set[Closer]] = {}
+        # Set and replaced on every connect or disconnect, for pages that show the lights.
+        self._changed = asyncio.Event()
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def wait_changed(self, within: float) -> None:
+        """Return when a connection comes or goes, or after `within` seconds."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._changed.wait(), within)
 
     def add(self, connection: LiveConnection) -> None:
         self._by_plugin.setdefault(connection.plugin_id, {})[connection.id] = connection
+        self._notify()
 
     def remove(self, connection: LiveConnection) -> None:
         connections = self._by_plugin.get(connection.plugin_id)
@@ -59,6 +72,7 @@ class LiveRegistry:
             connections.pop(connection.id, None)
             if not connections:
                 del self._by_plugin[connection.plugin_id]
+        self._notify()
 
     def handshake_started(self, plugin_id: str, close: Closer) -> None:
         self._handshaking.setdefault(plugin_id, set()).add(close)

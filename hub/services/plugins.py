@@ -97,6 +97,15 @@ class PluginService:
         query = select(Plugin).where(Plugin.organization_id == organization_id)
         return await newest_first(self._store, query, Plugin.id, cursor=cursor, limit=limit)
 
+    async def visible_ids(self, organization_id: str) -> set[str]:
+        """The ids of the plugins the organization may see the live state of."""
+        async with self._store.read() as session:
+            return set(
+                await session.scalars(
+                    select(Plugin.id).where(Plugin.organization_id == organization_id)
+                )
+            )
+
     async def get(self, organization_id: str, plugin_id: str) -> Plugin:
         """The plugin, if it belongs to the organization; another's is as good as absent."""
         async with self._store.read() as session:

@@ -2,24 +2,30 @@ from hub.store.db import Store
 from hub.store.models import (
     ApiKey,
     Base,
+    ConfigPreset,
     Job,
     JobLog,
     Organization,
     Plugin,
+    PluginInstall,
     StoredFile,
     User,
+    WebSession,
     utcnow,
 )
 
 __all__ = [
     "ApiKey",
     "Base",
+    "ConfigPreset",
     "Job",
     "JobLog",
     "Organization",
     "Plugin",
+    "PluginInstall",
     "Store",
     "StoredFile",
     "User",
+    "WebSession",
     "utcnow",
 ]

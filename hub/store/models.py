@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, String, Text, TypeDecorator
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -68,6 +78,18 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
+class WebSession(Base):
+    """A dashboard sign-in. The cookie holds the token; only its hash is stored, and
+    signing out deletes the row, so a copied cookie dies with the session."""
+
+    __tablename__ = "web_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+
+
 class Plugin(Base):
     __tablename__ = "plugins"
     __table_args__ = (Index("ix_plugins_org_created", "organization_id", "id"),)
@@ -86,6 +108,8 @@ class Plugin(Base):
     config_schema: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     job_timeout_s: Mapped[float | None] = mapped_column(default=None)
     """Default per-job deadline, in seconds of running time; a job request may override it."""
+    pinned_version: Mapped[str | None] = mapped_column(String(100), default=None)
+    """Only live processes reporting this plugin version get the owner's jobs."""
     secret_hash: Mapped[str] = mapped_column(String(64))
     secret_rotated_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -158,3 +182,34 @@ class StoredFile(Base):
     storage_key: Mapped[str] = mapped_column(String(500))
     created_by: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ConfigPreset(Base):
+    """A named config for a plugin, saved by someone in an organization for its runs."""
+
+    __tablename__ = "config_presets"
+    __table_args__ = (UniqueConstraint("organization_id", "plugin_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    organization_id: Mapped[str] = mapped_column(String(32))
+    plugin_id: Mapped[str] = mapped_column(ForeignKey("plugins.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_by: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PluginInstall(Base):
+    """Another organization's public plugin, installed into this one: its jobs are this
+    organization's, and they run on the owner's processes."""
+
+    __tablename__ = "plugin_installs"
+
+    organization_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    plugin_id: Mapped[str] = mapped_column(
+        ForeignKey("plugins.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    pinned_version: Mapped[str | None] = mapped_column(String(100), default=None)
+    """Only live processes reporting this plugin version get this organization's jobs."""
+    installed_by: Mapped[str] = mapped_column(String(32))
+    installed_at: Mapped[datetime] = mapped_column(default=utcnow)

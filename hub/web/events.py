@@ -1,0 +1,107 @@
+"""Server-sent events for the parts of a page that change without a reload.
+
+Each stream lives at most `STREAM_LIFETIME` seconds and then ends; the browser's
+EventSource reconnects after `retry` ms and gets a fresh snapshot, so nothing is missed
+and no connection outlives a deploy for long. Streams also end at once when the hub
+starts shutting down (`Hub.closing`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from hub.api.plugins import connection_view
+from hub.runtime import Hub
+from hub.services.sessions import SignedIn
+from hub.web.pages import hub_of, page
+
+STREAM_LIFETIME = 30.0
+RECONNECT_MS = 300
+KEEPALIVE = 15.0
+
+
+def frame(event: str, data: Any, *, event_id: str | None = None) -> str:
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+Frames = AsyncIterator[str]
+
+
+def stream(hub: Hub, frames: Frames) -> Response:
+    """An event-stream response that ends after the lifetime or when the hub closes."""
+
+    async def body() -> Frames:
+        yield f"retry: {RECONNECT_MS}\n\n"
+        deadline = time.monotonic() + STREAM_LIFETIME
+        async for chunk in frames:
+            yield chunk
+            if hub.closing.is_set() or time.monotonic() > deadline:
+                return
+
+    return StreamingResponse(
+        body(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+async def pause(hub: Hub, wait: Callable[[], Awaitable[None]]) -> None:
+    """Wait for `wait()` or for the hub to start closing, whichever is first."""
+    closing = asyncio.ensure_future(hub.closing.wait())
+    waiting = asyncio.ensure_future(wait())
+    try:
+        await asyncio.wait({closing, waiting}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (closing, waiting):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+def _live_snapshot(hub: Hub, plugin_ids: set[str]) -> dict[str, list[dict[str, Any]]]:
+    """Who is connected, without the heartbeat time (which would make every beat news)."""
+    return {
+        plugin_id: [
+            {k: v for k, v in connection_view(c).items() if k != "last_heartbeat_at"}
+            for c in hub.live.connections(plugin_id)
+        ]
+        for plugin_id in plugin_ids
+        if hub.live.is_live(plugin_id)
+    }
+
+
+async def plugin_events(request: Request, me: SignedIn) -> Response:
+    """The live processes of the organization's plugins (and those it installed): a
+    snapshot now, then one whenever a process connects, leaves or its load changes."""
+    hub = hub_of(request)
+    plugin_ids = await hub.plugins.visible_ids(me.principal.organization_id)
+
+    async def frames() -> Frames:
+        last: dict[str, Any] | None = None
+        quiet_since = time.monotonic()
+        while not hub.closing.is_set():
+            snapshot = _live_snapshot(hub, plugin_ids)
+            if snapshot != last:
+                last, quiet_since = snapshot, time.monotonic()
+                yield frame("live", {"plugins": snapshot})
+            elif time.monotonic() - quiet_since > KEEPALIVE:
+                quiet_since = time.monotonic()
+                yield ": keepalive\n\n"
+            else:
+                yield ""
+            # Connects and disconnects wake us at once; load changes show within a second.
+            await pause(hub, lambda: hub.live.wait_changed(1.0))
+
+    return stream(hub, frames())
+
+
+routes = [page("/events/plugins", plugin_events)]

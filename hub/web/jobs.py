@@ -1,0 +1,123 @@
+"""Jobs: the list with filters, and a detail page whose progress and logs move live."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ango_plugins_sdk.protocol import JobStatus
+from hub.api.jobs import artifact_response, job_view, log_view
+from hub.services.sessions import SignedIn
+from hub.web.events import Frames, frame, pause, stream
+from hub.web.pages import hub_of, page, redirect, render
+
+POLL_INTERVAL = 0.25
+"""How often a job page's stream looks for news (the job itself is read from memory
+while it runs; logs are one indexed read)."""
+LOG_PAGE = 500
+
+
+async def list_jobs(request: Request, me: SignedIn) -> Response:
+    hub = hub_of(request)
+    plugin_id = request.query_params.get("plugin_id") or None
+    status = request.query_params.get("status") or None
+    jobs, next_cursor = await hub.job_service.page(
+        me.principal,
+        plugin_id=plugin_id,
+        status=status,
+        cursor=request.query_params.get("cursor") or None,
+        limit=50,
+    )
+    plugins, _ = await hub.plugins.page(me.principal.organization_id, limit=200)
+    return render(
+        request,
+        "jobs/list.html",
+        section="jobs",
+        jobs=jobs,
+        next_cursor=next_cursor,
+        plugins=plugins,
+        plugin_names={p.id: p.name for p in plugins},
+        statuses=list(JobStatus),
+        plugin_id=plugin_id or "",
+        status=status or "",
+    )
+
+
+async def show_job(request: Request, me: SignedIn) -> Response:
+    hub = hub_of(request)
+    job = await hub.job_service.get(me.principal, request.path_params["job_id"])
+    view = job_view(job)
+    plugins, _ = await hub.plugins.page(me.principal.organization_id, limit=200)
+    return render(
+        request,
+        "jobs/detail.html",
+        section="jobs",
+        job=view,
+        plugin_names={p.id: p.name for p in plugins},
+        terminal=JobStatus(job.status).is_terminal,
+    )
+
+
+async def job_events(request: Request, me: SignedIn) -> Response:
+    """The job's state whenever it changes, and its log records as they arrive; ends once
+    the job is finished and every record was sent. Resumes after `Last-Event-ID`."""
+    hub = hub_of(request)
+    job_id = request.path_params["job_id"]
+    await hub.job_service.get(me.principal, job_id)  # 404 before the stream starts
+    try:
+        after = int(request.headers.get("last-event-id") or 0)
+    except ValueError:
+        after = 0
+
+    async def frames() -> Frames:
+        nonlocal after
+        last: dict[str, Any] | None = None
+        while True:
+            view = job_view(await hub.job_service.get(me.principal, job_id))
+            if view != last:
+                last = view
+                yield frame("job", view)
+            records, cursor = await hub.job_service.logs(
+                me.principal, job_id, after=after, limit=LOG_PAGE
+            )
+            if records:
+                after = cursor or after
+                yield frame("logs", [log_view(r) for r in records], event_id=str(after))
+            elif JobStatus(view["status"]).is_terminal:
+                yield frame("end", {"status": view["status"]})
+                return
+            else:
+                yield ""
+            if len(records) < LOG_PAGE:
+                await pause(hub, lambda: asyncio.sleep(POLL_INTERVAL))
+
+    return stream(hub, frames())
+
+
+async def cancel_job(request: Request, me: SignedIn) -> Response:
+    job = await hub_of(request).job_service.cancel(me.principal, request.path_params["job_id"])
+    return redirect(f"/jobs/{job.id}")
+
+
+async def retry_job(request: Request, me: SignedIn) -> Response:
+    job = await hub_of(request).job_service.retry(me.principal, request.path_params["job_id"])
+    return redirect(f"/jobs/{job.id}")
+
+
+async def download(request: Request, me: SignedIn) -> Response:
+    hub = hub_of(request)
+    job = await hub.job_service.get(me.principal, request.path_params["job_id"])
+    return artifact_response(hub, job)
+
+
+routes = [
+    page("/jobs", list_jobs),
+    page("/jobs/{job_id}", show_job),
+    page("/jobs/{job_id}/events", job_events),
+    page("/jobs/{job_id}/cancel", cancel_job, methods=("POST",)),
+    page("/jobs/{job_id}/retry", retry_job, methods=("POST",)),
+    page("/jobs/{job_id}/download", download),
+]
