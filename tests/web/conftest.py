@@ -32,8 +32,8 @@ class WebUser:
     """One signed-in browser: its own cookies, swapped into the shared TestClient for each
     request, so tests can act as people of different organizations side by side."""
 
-    def __init__(self, client: TestClient, email: str, password: str = PASSWORD) -> None:
-        self.client = client
+    def __init__(self, test_client: TestClient, email: str, password: str = PASSWORD) -> None:
+        self.client = test_client
         self.cookies = httpx.Cookies()
         page = self.get("/signin")
         response = self.post(
@@ -74,7 +74,7 @@ def _token(html: str) -> str:
 
 
 @pytest.fixture
-def web_user(client: TestClient) -> Callable[[Owner], WebUser]:
+def web_user(client: TestClient) -> Callable[[Owner], WebUser]:  # noqa: F811
     """`web_user(acme)`: a browser signed in as that owner."""
 
     def _sign_in(owner: Owner) -> WebUser:
