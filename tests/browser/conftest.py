@@ -1,0 +1,128 @@
+"""Browser tests: Debian's Chromium, driven by Playwright, against a real `plugin-hub serve`
+and real plugin processes.
+
+Playwright's own browser download is never used: the tests launch /usr/bin/chromium (or
+$CHROMIUM), which `scripts/check` installs from Debian when it is missing. Without it the
+tests skip with the reason, except in CI (CI=true), where a missing browser is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.harness import REPO_ROOT, HubProcess, PluginProcess
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+SCREENSHOTS = REPO_ROOT / "docs" / "screenshots"
+EMAIL, PASSWORD = "owner@acme.test", "pw-12345678"
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+# Headless in a container: no sandbox (we run as root), no GPU, nothing phoning home.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-default-apps",
+    "--disable-sync",
+    "--no-first-run",
+    "--metrics-recording-only",
+]
+
+
+def _chromium_or_skip() -> str:
+    if os.path.exists(CHROMIUM) or shutil.which(CHROMIUM):
+        return CHROMIUM
+    reason = f"no Chromium at {CHROMIUM}: `apt-get install -y chromium` (scripts/check does)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    executable = _chromium_or_skip()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=executable, headless=True, args=CHROMIUM_ARGS
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def hub(tmp_path: Path) -> Iterator[HubProcess]:
+    process = HubProcess(tmp_path / "hub")
+    process.data_dir.mkdir(parents=True)
+    process.create_admin(email=EMAIL)
+    process.start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def start_plugin(hub: HubProcess) -> Iterator[Callable[..., PluginProcess]]:
+    started: list[PluginProcess] = []
+
+    def start(script: str, plugin_id: str, secret: str, **env: Any) -> PluginProcess:
+        plugin = PluginProcess(
+            script,
+            hub=hub,
+            plugin_id=plugin_id,
+            secret=secret,
+            env={k: str(v) for k, v in env.items()},
+        )
+        started.append(plugin.start())
+        return plugin
+
+    yield start
+    for plugin in started:
+        plugin.stop()
+
+
+@pytest.fixture
+def page(browser: Any, hub: HubProcess) -> Iterator[Any]:
+    """A fresh browser tab at desktop size, signed in through the sign-in form."""
+    context = browser.new_context(viewport=DESKTOP, base_url=hub.url, accept_downloads=True)
+    context.set_default_timeout(15_000)
+    tab = context.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    sign_in(tab)
+    yield tab
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def sign_in(tab: Any, email: str = EMAIL, password: str = PASSWORD) -> None:
+    tab.goto("/signin")
+    tab.get_by_label("Email").fill(email)
+    tab.get_by_label("Password").fill(password)
+    tab.get_by_role("button", name="Sign in").click()
+    tab.wait_for_url(lambda url: "/signin" not in url)
+
+
+def screenshot(tab: Any, name: str) -> None:
+    """The page at desktop and at phone size, into docs/screenshots; at phone size nothing
+    may stick out sideways (the page would need horizontal scrolling to use)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    tab.set_viewport_size(DESKTOP)
+    tab.screenshot(path=str(SCREENSHOTS / f"{name}-desktop.png"), full_page=True)
+    tab.set_viewport_size(PHONE)
+    overflow = tab.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 1, f"{name} is {overflow}px wider than a 390px phone screen"
+    tab.screenshot(path=str(SCREENSHOTS / f"{name}-phone.png"), full_page=True)
+    tab.set_viewport_size(DESKTOP)

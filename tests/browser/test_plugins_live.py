@@ -1,0 +1,71 @@
+"""Register a plugin in the browser, start it with the secret the page showed, and watch the
+light change without a reload."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from playwright.sync_api import expect
+
+from tests.browser.conftest import screenshot
+from tests.e2e.harness import HubProcess, PluginProcess
+
+
+def create_plugin(page: Any, name: str, type_label: str, **fields: str) -> tuple[str, str]:
+    """Fill the new-plugin form; returns the ID and the secret the page shows once."""
+    page.goto("/plugins/new")
+    page.get_by_label("Name", exact=True).fill(name)
+    page.get_by_label("Type", exact=True).select_option(label=type_label)
+    for label, value in fields.items():
+        page.get_by_label(label, exact=True).fill(value)
+    page.get_by_role("button", name="Create plugin").click()
+    plugin_id = page.locator("#plugin-id").inner_text().strip()
+    secret = page.locator("#plugin-secret").inner_text().strip()
+    assert len(plugin_id) == 24
+    assert secret.startswith("phs_")
+    return plugin_id, secret
+
+
+def test_a_plugin_goes_live_and_offline_without_a_reload(
+    page: Any, hub: HubProcess, start_plugin: Callable[..., PluginProcess]
+) -> None:
+    plugin_id, secret = create_plugin(
+        page,
+        "Echo",
+        "Custom",
+        Description="<script>window.pwned = 1</script> echoes its config",
+    )
+    screenshot(page, "plugin-created")
+    page.goto("/plugins")
+    light = page.locator(f"[data-live-plugin='{plugin_id}']")
+    expect(light).to_have_text("Offline")
+    # The description's <script> is shown as text, never run.
+    expect(page.get_by_text("<script>window.pwned = 1</script> echoes its config")).to_be_visible()
+    assert page.evaluate("window.pwned") is None
+    page.evaluate("window.notReloaded = true")
+
+    started = time.monotonic()
+    plugin = start_plugin("echo", plugin_id, secret)
+    expect(light).to_have_text("Live", timeout=10_000)
+    went_live = time.monotonic() - started
+    expect(light).to_have_class("light live")
+    screenshot(page, "plugins")
+
+    page.goto(f"/plugins/{plugin_id}")
+    processes = page.locator(f"[data-live-processes='{plugin_id}'] tr")
+    expect(processes).to_have_count(1)
+    expect(processes.first).to_contain_text(f"pid {plugin.pid}")
+    screenshot(page, "plugin-detail")
+    page.evaluate("window.notReloaded = true")
+
+    stopped = time.monotonic()
+    plugin.stop()  # kill -9: the socket drops, the hub notices at once
+    expect(page.locator(f"[data-live-plugin='{plugin_id}']")).to_have_text("Offline", timeout=5_000)
+    went_offline = time.monotonic() - stopped
+    expect(processes).to_have_count(0)
+    assert page.evaluate("window.notReloaded") is True
+    # Start-up of a Python process dominates the first figure; the second is the page's own.
+    assert went_offline < 2.0, went_offline
+    assert went_live < 10.0, went_live

@@ -1,0 +1,100 @@
+"""The job pages: list and filters, detail, the event stream, cancel and retry."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from tests.web.conftest import Owner, TestClient, WebUser
+
+
+def _submit(client: TestClient, owner: Owner, plugin_id: str, config: dict[str, Any]) -> str:
+    response = client.post(
+        f"/api/v1/plugins/{plugin_id}/jobs", headers=owner.headers, json={"config": config}
+    )
+    assert response.status_code == 202, response.text
+    job_id: str = response.json()["id"]
+    return job_id
+
+
+def test_list_filters_by_plugin_and_status(
+    client: TestClient,
+    acme: Owner,
+    web_user: Callable[[Owner], WebUser],
+    make_plugin: Callable[..., dict[str, Any]],
+) -> None:
+    first, second = make_plugin(acme, name="First"), make_plugin(acme, name="Second")
+    one = _submit(client, acme, first["id"], {})
+    two = _submit(client, acme, second["id"], {})
+    user = web_user(acme)
+    everything = user.get("/jobs").text
+    assert one[-8:] in everything
+    assert two[-8:] in everything
+    only_first = user.get(f"/jobs?plugin_id={first['id']}").text
+    assert one[-8:] in only_first
+    assert two[-8:] not in only_first
+    assert user.post(f"/jobs/{two}/cancel").status_code == 303
+    cancelled = user.get("/jobs?status=cancelled").text
+    assert two[-8:] in cancelled
+    assert one[-8:] not in cancelled
+
+
+def test_detail_cancel_retry_and_the_event_stream(
+    client: TestClient,
+    acme: Owner,
+    web_user: Callable[[Owner], WebUser],
+    make_plugin: Callable[..., dict[str, Any]],
+) -> None:
+    plugin = make_plugin(acme, name="Echo")
+    job_id = _submit(client, acme, plugin["id"], {"answer": 42})
+    user = web_user(acme)
+    page = user.get(f"/jobs/{job_id}").text
+    assert "queued" in page
+    assert '"answer": 42' in page
+    assert f'data-job-stream="/jobs/{job_id}/events"' in page
+
+    assert user.post(f"/jobs/{job_id}/cancel").headers["location"] == f"/jobs/{job_id}"
+    # A finished job's stream sends its state and its log records, then ends by itself.
+    stream = user.get(f"/jobs/{job_id}/events")
+    assert stream.headers["content-type"].startswith("text/event-stream")
+    assert "event: job" in stream.text
+    assert '"status":"cancelled"' in stream.text
+    assert "event: logs" in stream.text
+    assert "cancelled by user" in stream.text
+    assert "event: end" in stream.text
+    assert user.get(f"/jobs/{job_id}/download").status_code == 404  # no file to download
+
+    assert user.post(f"/jobs/{job_id}/retry").status_code == 303
+    retried = client.get(f"/api/v1/jobs/{job_id}", headers=acme.headers).json()
+    assert retried["status"] == "queued"
+    assert user.post(f"/jobs/{job_id}/retry").status_code == 409  # still queued
+
+
+def test_another_organizations_jobs_are_not_there(
+    client: TestClient,
+    acme: Owner,
+    globex: Owner,
+    web_user: Callable[[Owner], WebUser],
+    make_plugin: Callable[..., dict[str, Any]],
+) -> None:
+    plugin = make_plugin(acme)
+    job_id = _submit(client, acme, plugin["id"], {})
+    intruder = web_user(globex)
+    assert job_id[-8:] not in intruder.get("/jobs").text
+    for path in ("", "/events", "/download"):
+        assert intruder.get(f"/jobs/{job_id}{path}").status_code == 404, path
+    for action in ("cancel", "retry"):
+        assert intruder.post(f"/jobs/{job_id}/{action}").status_code == 404
+    assert client.get(f"/api/v1/jobs/{job_id}", headers=acme.headers).json()["status"] == "queued"
+
+
+def test_job_forms_need_the_csrf_token(
+    client: TestClient,
+    acme: Owner,
+    web_user: Callable[[Owner], WebUser],
+    make_plugin: Callable[..., dict[str, Any]],
+) -> None:
+    job_id = _submit(client, acme, make_plugin(acme)["id"], {})
+    user = web_user(acme)
+    assert user.post(f"/jobs/{job_id}/cancel", csrf="").status_code == 403
+    assert client.get(f"/api/v1/jobs/{job_id}", headers=acme.headers).json()["status"] == "queued"
