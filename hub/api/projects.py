@@ -26,11 +26,13 @@ from hub.services.errors import Invalid
 from hub.services.rendering import render_markdown
 from hub.services.workspace import (
     MAX_IMAGE_BYTES,
+    AssetFile,
     AssetsCreate,
     ProjectCreate,
     ProjectDetails,
     TaskUpdate,
     TaskView,
+    WorkspaceService,
 )
 from hub.storage.base import CHUNK_SIZE
 from hub.store.workspace import Project
@@ -124,7 +126,7 @@ async def create_assets(request: Request) -> Response:
     project_id = request.path_params["project_id"]
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         return await _upload_images(request, principal, project_id)
-    spec = await json_body(_capped(request, MAX_JSON_ASSETS_BYTES), AssetsCreate)
+    spec = await json_body(capped_request(request, MAX_JSON_ASSETS_BYTES), AssetsCreate)
     created, skipped = await hub_of(request).workspace.create_assets(
         principal.organization_id, project_id, spec.assets, dedupe=spec.dedupe
     )
@@ -135,7 +137,7 @@ async def _upload_images(request: Request, principal: Principal, project_id: str
     """Form fields: one or more `file` parts; `external_id` (none, or one per file, in the
     files' order); `batch` (at most one, for every file)."""
     workspace = hub_of(request).workspace
-    capped = _capped(request, MAX_UPLOAD_BYTES)
+    capped = capped_request(request, MAX_UPLOAD_BYTES)
     async with capped.form(
         max_files=MAX_FILES_PER_UPLOAD, max_fields=2 * MAX_FILES_PER_UPLOAD, max_part_size=64 * 1024
     ) as form:
@@ -177,7 +179,7 @@ async def _upload_images(request: Request, principal: Principal, project_id: str
                 principal,
                 project_id,
                 upload.filename,
-                _chunks_of(upload),
+                upload_chunks(upload),
                 external_id=str(external_ids[index]) if external_ids else None,
                 batch=batch,
             )
@@ -187,7 +189,7 @@ async def _upload_images(request: Request, principal: Principal, project_id: str
     )
 
 
-async def _chunks_of(upload: UploadFile) -> AsyncIterator[bytes]:
+async def upload_chunks(upload: UploadFile) -> AsyncIterator[bytes]:
     while chunk := await upload.read(CHUNK_SIZE):
         yield chunk
 
@@ -198,6 +200,11 @@ async def asset_file(request: Request) -> Response:
     stored = await hub_of(request).workspace.asset_file(
         principal.organization_id, request.path_params["asset_id"]
     )
+    return asset_file_response(stored)
+
+
+def asset_file_response(stored: AssetFile) -> Response:
+    """An uploaded file's bytes, made inert (the dashboard serves them the same way)."""
     headers = {
         # Served as the type sniffed at upload, never one a client claimed, and never
         # rendered as a document: an upload cannot become script on the hub's origin.
@@ -261,18 +268,28 @@ async def export_project(request: Request) -> Response:
     task in any of the stages and any of the batches); no filter means every task."""
     principal = await caller(request)
     _only_params(request, {"stage", "batch"})
-    stages = _list_param(request, "stage")
-    batches = _list_param(request, "batch")
-    workspace = hub_of(request).workspace
-    project_id = request.path_params["project_id"]
+    return await export_response(
+        hub_of(request).workspace,
+        principal.organization_id,
+        request.path_params["project_id"],
+        stages=_list_param(request, "stage"),
+        batches=_list_param(request, "batch"),
+    )
+
+
+async def export_response(
+    workspace: WorkspaceService,
+    organization_id: str,
+    project_id: str,
+    *,
+    stages: list[str] | None,
+    batches: list[str] | None,
+) -> Response:
+    """The matching tasks as streamed NDJSON, with their count in `X-Task-Count`."""
     # Counting first turns a missing project or an unknown stage into a proper error
     # response; once the stream starts, the status is already sent.
-    count = await workspace.count_tasks(
-        principal.organization_id, project_id, stages=stages, batches=batches
-    )
-    tasks = workspace.export_tasks(
-        principal.organization_id, project_id, stages=stages, batches=batches
-    )
+    count = await workspace.count_tasks(organization_id, project_id, stages=stages, batches=batches)
+    tasks = workspace.export_tasks(organization_id, project_id, stages=stages, batches=batches)
     return StreamingResponse(
         _ndjson(tasks), media_type="application/x-ndjson", headers={"X-Task-Count": str(count)}
     )
@@ -318,7 +335,7 @@ def _single_param(request: Request, name: str) -> str | None:
     return values[0] if values else None
 
 
-def _capped(request: Request, max_bytes: int) -> Request:
+def capped_request(request: Request, max_bytes: int) -> Request:
     """The request with its body refused (413) past `max_bytes`, declared or not."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:

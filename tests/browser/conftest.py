@@ -99,6 +99,9 @@ def page(browser: Any, hub: HubProcess) -> Iterator[Any]:
     tab = context.new_page()
     errors: list[str] = []
     tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    # Console errors include Content-Security-Policy refusals: an inline script or handler
+    # that slipped into a template shows up here.
+    tab.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
     sign_in(tab)
     yield tab
     context.close()
