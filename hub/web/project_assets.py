@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ango_plugins_sdk.protocol import JobType
 from ango_plugins_sdk.protocol.workspace import Asset, AssetIn
 from hub.api.projects import (
     MAX_FILES_PER_UPLOAD,
@@ -67,9 +68,9 @@ async def _assets_page(
     error: str | None = None,
     status_code: int = 200,
 ) -> Response:
-    project = await hub_of(request).workspace.get_project(
-        me.principal, request.path_params["project_id"]
-    )
+    hub = hub_of(request)
+    project = await hub.workspace.get_project(me.principal, request.path_params["project_id"])
+    plugins, _ = await hub.plugins.page(me.principal.organization_id, limit=200)
     values: dict[str, Any] = {k: form_text(form, k) for k in form} if form is not None else {}
     return render(
         request,
@@ -81,6 +82,7 @@ async def _assets_page(
         error=error,
         max_files=MAX_FILES_PER_UPLOAD,
         max_urls=MAX_ASSETS_PER_REQUEST,
+        explorers=[p for p in plugins if p.type == JobType.FILE_EXPLORER],
     )
 
 

@@ -136,6 +136,7 @@ async def show_project(request: Request, me: SignedIn) -> Response:
         for name in project.stages
     }
     bindings = {b.stage: b for b in await hub.workflow.bindings(me.principal, project.id)}
+    plugins, _ = await hub.plugins.page(me.principal.organization_id, limit=200)
     try:
         added = int(request.query_params.get("added", ""))
     except ValueError:
@@ -151,6 +152,7 @@ async def show_project(request: Request, me: SignedIn) -> Response:
         batch=batch or "",
         stage_counts=stage_counts,
         bindings=bindings,
+        plugins=plugins,
         added=added,
         image_src=project_assets.image_src,
         tool_labels=TOOL_LABELS,

@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ango_plugins_sdk.protocol import JobType
 from ango_plugins_sdk.protocol.workspace import AnnotationSet
 from hub.services.errors import Invalid
 from hub.services.sessions import SignedIn
@@ -42,6 +43,7 @@ async def _task_page(
         project=project,
         categories={c.id: c for c in project.categories},
         plugin_names={p.id: p.name for p in plugins},
+        model_plugins=[p for p in plugins if p.type == JobType.MODEL],
         annotations=annotations,
         src=image_src(task.asset),
         point_radius=max(width, height) * POINT_RADIUS_SHARE if width and height else None,

@@ -60,9 +60,21 @@ def test_the_annotations_are_drawn_over_the_image_and_listed(
     text = page.text
     assert 'src="https://img.example/a.jpg"' in text
     assert 'viewBox="0 0 640 480"' in text
-    assert '<rect x="10.0" y="20.0" width="30.0" height="40.0" fill="#ff0000"' in text
+    car = '<rect data-shape="bbox" data-category="car" data-source="human" stroke="#ff0000"'
+    assert car in text
+    assert 'x="10.0" y="20.0" width="30.0" height="40.0" fill="#ff0000"' in text
+    assert 'data-shape="polygon" data-category="road" data-source="human"' in text
     assert 'points="0.0,0.0 5.0,0.0 5.0,5.0 "' in text
-    assert f'cx="7.0" cy="8.0" r="{640 / 120}"' in text
+    # The plugin's point is dashed and says who made it.
+    assert 'data-shape="point" data-category="pin" data-source="plugin"' in text
+    assert 'stroke-dasharray="6 3" cx="7.0" cy="8.0"' in text
+    assert f'r="{640 / 120}"' in text
+    assert "<title>pin · plugin Detector · score 0.88</title>" in text
+    assert text.count('stroke-dasharray="6 3"') == 1
+    # A model plugin of the organization is offered for this task.
+    assert (
+        f"/plugins/{plugin['id']}/run?project_id={project['id']}&amp;task_id={task['id']}" in text
+    )
     assert text.count("<tr data-object>") == 3
     assert "Detector</a> 1.2" in text
     assert "0.88" in text
