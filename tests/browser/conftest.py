@@ -9,6 +9,7 @@ tests skip with the reason, except in CI (CI=true), where a missing browser is a
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -129,3 +130,40 @@ def screenshot(tab: Any, name: str) -> None:
     assert overflow <= 1, f"{name} is {overflow}px wider than a 390px phone screen"
     tab.screenshot(path=str(SCREENSHOTS / f"{name}-phone.png"), full_page=True)
     tab.set_viewport_size(DESKTOP)
+
+
+def create_plugin(page: Any, name: str, type_label: str, **fields: str) -> tuple[str, str]:
+    """Fill the new-plugin form; returns the ID and the secret the page shows once."""
+    page.goto("/plugins/new")
+    page.get_by_label("Name", exact=True).fill(name)
+    page.get_by_label("Type", exact=True).select_option(label=type_label)
+    for label, value in fields.items():
+        page.get_by_label(label, exact=True).fill(value)
+    page.get_by_role("button", name="Create plugin").click()
+    plugin_id = page.locator("#plugin-id").inner_text().strip()
+    secret = page.locator("#plugin-secret").inner_text().strip()
+    assert len(plugin_id) == 24
+    assert secret.startswith("phs_")
+    return plugin_id, secret
+
+
+def create_project(page: Any, name: str, categories: list[tuple[str, str]]) -> str:
+    """Create a project through its form; returns its id."""
+    page.goto("/projects/new")
+    page.get_by_label("Name", exact=True).fill(name)
+    for index, (category, tool) in enumerate(categories):
+        if index:
+            page.get_by_role("button", name="Add a category").click()
+        page.locator("input[name=category_name]").nth(index).fill(category)
+        page.locator("select[name=category_tool]").nth(index).select_option(tool)
+    page.get_by_role("button", name="Create project").click()
+    page.wait_for_url(re.compile(r"/projects/[0-9a-f]{24}"))
+    project_id: str = page.url.split("/projects/")[1][:24]
+    return project_id
+
+
+def upload_images(page: Any, project_id: str, *paths: Path) -> None:
+    page.goto(f"/projects/{project_id}/assets/new")
+    page.locator("#file").set_input_files([str(p) for p in paths])
+    page.get_by_role("button", name="Upload").click()
+    page.wait_for_url(re.compile(rf"/projects/{project_id}(\?|$)"))

@@ -9,23 +9,8 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import create_plugin, screenshot
 from tests.e2e.harness import HubProcess, PluginProcess
-
-
-def create_plugin(page: Any, name: str, type_label: str, **fields: str) -> tuple[str, str]:
-    """Fill the new-plugin form; returns the ID and the secret the page shows once."""
-    page.goto("/plugins/new")
-    page.get_by_label("Name", exact=True).fill(name)
-    page.get_by_label("Type", exact=True).select_option(label=type_label)
-    for label, value in fields.items():
-        page.get_by_label(label, exact=True).fill(value)
-    page.get_by_role("button", name="Create plugin").click()
-    plugin_id = page.locator("#plugin-id").inner_text().strip()
-    secret = page.locator("#plugin-secret").inner_text().strip()
-    assert len(plugin_id) == 24
-    assert secret.startswith("phs_")
-    return plugin_id, secret
 
 
 def test_a_plugin_goes_live_and_offline_without_a_reload(
