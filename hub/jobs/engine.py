@@ -11,6 +11,10 @@ rules that make this safe:
 - an outcome is applied only for the job's current running attempt (`ActiveJob.holds`),
   so each attempt's outcome is applied at most once; anything else is acked and dropped.
 
+A job pinned to a plugin version (`ActiveJob.required_version`) goes only to a process
+reporting that version and waits queued until one is live; the queue keeps such jobs apart
+so the rest keeps flowing (`hub.jobs.queue`).
+
 At start the engine reloads active jobs; running ones get a fresh lease, so their
 plugins can reconnect and claim them (`hello.jobs`) before they are re-queued.
 """
@@ -408,10 +412,13 @@ class JobEngine:
 
     def _enqueue(self, job: ActiveJob) -> None:
         queue = self._queues[job.plugin_id]
+        version = job.required_version
         if job.not_before is not None and job.not_before > self._clock():
-            queue.push_later(job.id, job.organization_id, job.priority, job.not_before)
+            queue.push_later(
+                job.id, job.organization_id, job.priority, job.not_before, version=version
+            )
         else:
-            queue.push(job.id, job.organization_id, job.priority)
+            queue.push(job.id, job.organization_id, job.priority, version=version)
             self._kick(job.plugin_id)
 
     def _kick(self, plugin_id: str) -> None:
@@ -421,26 +428,42 @@ class JobEngine:
             self._spawn(self._pump(plugin_id))
 
     async def _pump(self, plugin_id: str) -> None:
+        """Fill the plugin's free slots from its queue.
+
+        Each round offers work to the least loaded connection with a free slot, so several
+        processes share it. A connection drops out of the round when nothing queued is for
+        it: no job its version may run (see `PluginQueue.pop` for version pins), or only
+        batch work while its remaining slots are kept for interactive jobs. The others go
+        on, so a job no live process can take never stops the jobs behind it.
+        """
         self._pump_pending.discard(plugin_id)
         queue = self._queues.get(plugin_id)
-        connections = self._live.connections(plugin_id)
-        if not queue or not queue.ready or not connections or not self._dispatching:
+        if not queue or not queue.ready or not self._dispatching:
             return
+        open_connections = [c for c in self._live.connections(plugin_id) if c.running < c.capacity]
         now = self._clock()
         assigned: list[tuple[LiveConnection, ActiveJob]] = []
-        while queue.ready:
-            # The least loaded connection first, so several processes share the work.
-            connection = max(connections, key=lambda c: c.capacity - c.running)
-            if connection.capacity - connection.running <= 0:
-                break
-            job = self._active.get(queue.pop() or "")
+        while open_connections and queue.ready:
+            connection = max(open_connections, key=lambda c: c.capacity - c.running)
+            job_id = queue.pop(connection.plugin_version)
+            if job_id is None:
+                open_connections.remove(connection)  # nothing queued that its version may run
+                continue
+            job = self._active.get(job_id)
             if job is None or job.status != JobStatus.QUEUED:
                 continue
             if job.priority != INTERACTIVE and self._free_for_batch(connection) <= 0:
-                # The rest of a busy connection is kept for interactive work; the queue
-                # is in priority order, so nothing interactive waits behind this job.
-                queue.push(job.id, job.organization_id, job.priority, front=True)
-                break
+                # The rest of this connection is kept for interactive work; the queue
+                # is in priority order, so nothing interactive for it waits behind this job.
+                queue.push(
+                    job.id,
+                    job.organization_id,
+                    job.priority,
+                    version=job.required_version,
+                    front=True,
+                )
+                open_connections.remove(connection)
+                continue
             _move(job, JobStatus.RUNNING)
             job.attempt += 1
             job.connection_id = connection.id
@@ -452,6 +475,8 @@ class JobEngine:
             self._running.add(job.id)
             self._committer.touch(job)
             assigned.append((connection, job))
+            if connection.running >= connection.capacity:
+                open_connections.remove(connection)
         if not assigned:
             return
         await self._committer.commit()  # never send an attempt that is not on disk

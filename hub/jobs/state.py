@@ -42,6 +42,8 @@ class ActiveJob:
     timeout_s: float | None
     status: str
     created_at: float
+    required_version: str | None = None
+    """Only a process reporting this plugin version may run the job (None: any)."""
     attempt: int = 0
     failed_attempts: int = 0
     progress_current: float | None = None

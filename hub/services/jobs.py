@@ -66,8 +66,11 @@ class JobService:
     async def submit(
         self, principal: Principal, plugin_id: str, requests: list[JobRequest], *, now: float
     ) -> list[ActiveJob]:
-        """Validate and store the jobs; they are queued when this returns."""
-        plugin = await self._plugins.get(principal.organization_id, plugin_id)
+        """Validate and store the jobs; they are queued when this returns. Each job keeps
+        the organization's version pin of this moment, for all its attempts and retries."""
+        plugin, pinned_version = await self._plugins.usable_with_pin(
+            principal.organization_id, plugin_id
+        )
         job_type = JobType(plugin.type)
         jobs: list[ActiveJob] = []
         shown: list[ActiveJob] = []
@@ -77,7 +80,13 @@ class JobService:
             check_config(plugin.config_schema, config, what=f"{prefix}config")
             if job_type == JobType.BATCH_MODEL:
                 run, chunks = await self._batch_run(
-                    principal, plugin, request, config, prefix=prefix, now=now
+                    principal,
+                    plugin,
+                    request,
+                    config,
+                    pinned_version=pinned_version,
+                    prefix=prefix,
+                    now=now,
                 )
                 jobs += [run, *chunks]
                 shown.append(run)
@@ -110,6 +119,7 @@ class JobService:
                     timeout_s=request.timeout_s or plugin.job_timeout_s,
                     status=JobStatus.QUEUED,
                     created_at=now,
+                    required_version=pinned_version,
                 )
             )
             shown.append(jobs[-1])
@@ -123,6 +133,7 @@ class JobService:
         request: JobRequest,
         config: dict[str, Any],
         *,
+        pinned_version: str | None,
         prefix: str,
         now: float,
     ) -> tuple[ActiveJob, list[ActiveJob]]:
@@ -160,6 +171,7 @@ class JobService:
                 timeout_s=request.timeout_s or plugin.job_timeout_s,
                 status=status,
                 created_at=now,
+                required_version=pinned_version,  # the chunks run on the run's version
             )
 
         # With nothing to do the run is done at once; else it runs until its chunks are in.
@@ -238,5 +250,7 @@ class JobService:
             raise Conflict(f"job {job_id} is still {job.status}; cancel it first")
         if job.type == JobType.BATCH_MODEL:
             raise Conflict("a batch run or chunk is not retried alone: submit a new run")
-        await self._plugins.get(principal.organization_id, job.plugin_id)  # still exists
+        # Still there and still usable (an install stops working when the plugin turns
+        # private); the retry keeps the job's version pin.
+        await self._plugins.usable(principal.organization_id, job.plugin_id)
         return await self._engine.retry(job)

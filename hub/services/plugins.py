@@ -1,4 +1,9 @@
-"""Plugins: registration, settings, secrets."""
+"""Plugins: registration, settings, secrets, and who may use them with which version pin.
+
+An organization may *use* (submit jobs to) its own plugins and the public plugins of
+others that it installed (see hub.services.directory); everything else about a plugin —
+editing, secrets, deleting — is for its owner only.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +11,14 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ango_plugins_sdk.protocol import CloseCode, JobType
 from hub.security import hash_token, new_plugin_secret, token_matches
 from hub.services.config_schema import check_config, validate_schema
 from hub.services.errors import Invalid, NotFound
 from hub.services.live import LiveRegistry
-from hub.store import Plugin, Store, utcnow
+from hub.store import Plugin, PluginInstall, Store, utcnow
 from hub.store.paging import newest_first
 
 
@@ -35,6 +41,7 @@ BannerUrl = Annotated[str, Field(max_length=2_000), AfterValidator(_http_url)]
 ClassNames = Annotated[list[Name], AfterValidator(_unique)]
 ConfigSchema = Annotated[dict[str, Any], AfterValidator(validate_schema)]
 Timeout = Annotated[float, Field(gt=0, le=7 * 24 * 3600)]
+MAX_PINNED_VERSION = 100
 
 
 class PluginCreate(BaseModel):
@@ -98,13 +105,44 @@ class PluginService:
         return await newest_first(self._store, query, Plugin.id, cursor=cursor, limit=limit)
 
     async def visible_ids(self, organization_id: str) -> set[str]:
-        """The ids of the plugins the organization may see the live state of."""
+        """The ids of the plugins the organization may see the live state of: the ones it
+        may use."""
+        installed = (
+            select(Plugin.id)
+            .join(PluginInstall, PluginInstall.plugin_id == Plugin.id)
+            .where(PluginInstall.organization_id == organization_id, Plugin.public.is_(True))
+        )
+        own = select(Plugin.id).where(Plugin.organization_id == organization_id)
         async with self._store.read() as session:
-            return set(
-                await session.scalars(
-                    select(Plugin.id).where(Plugin.organization_id == organization_id)
-                )
-            )
+            return set(await session.scalars(own.union(installed)))
+
+    async def usable(self, organization_id: str, plugin_id: str) -> Plugin:
+        """The plugin, if the organization may submit jobs to it: its own, or one it
+        installed while the owner keeps it public. Anything else is as good as absent."""
+        plugin, _ = await self.usable_with_pin(organization_id, plugin_id)
+        return plugin
+
+    async def usable_with_pin(
+        self, organization_id: str, plugin_id: str
+    ) -> tuple[Plugin, str | None]:
+        """`usable`, and the plugin version the organization's new jobs are pinned to."""
+        async with self._store.read() as session:
+            plugin, install = await _usable(session, organization_id, plugin_id)
+        return plugin, (plugin.pinned_version if install is None else install.pinned_version)
+
+    async def set_pin(self, organization_id: str, plugin_id: str, version: str | None) -> None:
+        """Pin the organization's jobs on a plugin it may use to one plugin version (None or
+        blank: any). The owner's pin is the plugin's, an installer's is its install's; it
+        applies to jobs submitted from now on (a job keeps the pin it was submitted with)."""
+        version = (version or "").strip() or None
+        if version is not None and len(version) > MAX_PINNED_VERSION:
+            raise Invalid(f"a pinned version has at most {MAX_PINNED_VERSION} characters")
+        async with self._store.write() as session:
+            plugin, install = await _usable(session, organization_id, plugin_id)
+            if install is None:
+                plugin.pinned_version = version
+            else:
+                install.pinned_version = version
 
     async def get(self, organization_id: str, plugin_id: str) -> Plugin:
         """The plugin, if it belongs to the organization; another's is as good as absent."""
@@ -158,3 +196,17 @@ class PluginService:
             token_matches(secret, "0" * 64)
             return None
         return plugin if token_matches(secret, plugin.secret_hash) else None
+
+
+async def _usable(
+    session: AsyncSession, organization_id: str, plugin_id: str
+) -> tuple[Plugin, PluginInstall | None]:
+    """The plugin the organization may use, and its install (None for its own plugin)."""
+    plugin = await session.get(Plugin, plugin_id)
+    if plugin is not None and plugin.organization_id == organization_id:
+        return plugin, None
+    if plugin is not None and plugin.public:
+        install = await session.get(PluginInstall, (organization_id, plugin_id))
+        if install is not None:
+            return plugin, install
+    raise NotFound(f"plugin {plugin_id} not found")

@@ -134,6 +134,9 @@ class Job(Base):
     input: Mapped[dict[str, Any]] = mapped_column(default=dict)
     priority: Mapped[int] = mapped_column(default=1)
     timeout_s: Mapped[float | None] = mapped_column(default=None)
+    required_version: Mapped[str | None] = mapped_column(String(100), default=None)
+    """The plugin version the job must run on: the submitting organization's pin when it
+    was submitted (None: any). Kept on retry."""
     status: Mapped[str] = mapped_column(String(20))
     attempt: Mapped[int] = mapped_column(default=0)
     """How many times the job was handed to a plugin process."""
