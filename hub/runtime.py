@@ -9,11 +9,13 @@ from ango_plugins_sdk.protocol import CloseCode
 from hub.jobs.engine import JobEngine
 from hub.jobs.tokens import JobTokens, load_or_create_key
 from hub.services.accounts import AccountService
+from hub.services.directory import DirectoryService
 from hub.services.files import FileService
 from hub.services.job_types import JobTypeRules
 from hub.services.jobs import JobService
 from hub.services.live import LiveRegistry
 from hub.services.plugins import PluginService
+from hub.services.presets import PresetService
 from hub.services.sessions import SessionService
 from hub.services.workflow import WorkflowService
 from hub.services.workspace import WorkspaceService
@@ -37,8 +39,10 @@ class Hub:
         self.accounts = AccountService(self.store)
         self.sessions = SessionService(self.store)
         self.plugins = PluginService(self.store, self.live)
+        self.directory = DirectoryService(self.store, self.plugins)
         self.workspace = WorkspaceService(self.store, self.storage)
         self.files = FileService(self.store, self.storage)
+        self.presets = PresetService(self.store, self.plugins)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.signing_key = load_or_create_key(settings.data_dir, settings.secret_key)
         self.tokens = JobTokens(self.signing_key)

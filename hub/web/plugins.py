@@ -138,10 +138,10 @@ async def create_plugin(request: Request, me: SignedIn) -> Response:
         return _form_page(
             request, plugin=None, form=form, error=error_message(exc), status_code=422
         )
-    return _secret_page(request, plugin, secret, created=True)
+    return secret_page(request, plugin, secret, created=True)
 
 
-def _secret_page(request: Request, plugin: Plugin, secret: str, *, created: bool) -> Response:
+def secret_page(request: Request, plugin: Plugin, secret: str, *, created: bool) -> Response:
     response = render(
         request,
         "plugins/secret.html",
@@ -169,6 +169,7 @@ async def show_plugin(request: Request, me: SignedIn) -> Response:
         plugin=plugin,
         connections=hub.live.connections(plugin.id),
         jobs=jobs,
+        presets=await hub.presets.list_presets(me.principal, plugin.id),
         type_labels=TYPE_LABELS,
     )
 
@@ -199,7 +200,7 @@ async def rotate_secret(request: Request, me: SignedIn) -> Response:
     plugin, secret = await hub_of(request).plugins.rotate_secret(
         me.principal.organization_id, request.path_params["plugin_id"]
     )
-    return _secret_page(request, plugin, secret, created=False)
+    return secret_page(request, plugin, secret, created=False)
 
 
 async def delete_plugin(request: Request, me: SignedIn) -> Response:
