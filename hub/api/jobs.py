@@ -45,6 +45,7 @@ def job_view(job: JobLike) -> dict[str, Any]:
         "config": job.config,
         "input": job.input,
         "timeout_s": job.timeout_s,
+        "required_version": job.required_version,
         "attempts": job.attempt,
         "connection_id": job.connection_id,
         "failed_attempts": job.failed_attempts,

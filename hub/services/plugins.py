@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import select
+from sqlalchemy import CompoundSelect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ango_plugins_sdk.protocol import CloseCode, JobType
@@ -107,14 +107,20 @@ class PluginService:
     async def visible_ids(self, organization_id: str) -> set[str]:
         """The ids of the plugins the organization may see the live state of: the ones it
         may use."""
-        installed = (
-            select(Plugin.id)
-            .join(PluginInstall, PluginInstall.plugin_id == Plugin.id)
-            .where(PluginInstall.organization_id == organization_id, Plugin.public.is_(True))
-        )
-        own = select(Plugin.id).where(Plugin.organization_id == organization_id)
         async with self._store.read() as session:
-            return set(await session.scalars(own.union(installed)))
+            return set(await session.scalars(_usable_ids(organization_id)))
+
+    async def usable_plugins(self, organization_id: str, *, limit: int = 500) -> list[Plugin]:
+        """The plugins the organization may run (its own and those it installed), by name:
+        for the pages that offer a choice of plugin or name the plugin of a job."""
+        query = (
+            select(Plugin)
+            .where(Plugin.id.in_(_usable_ids(organization_id)))
+            .order_by(Plugin.name, Plugin.id)
+            .limit(limit)
+        )
+        async with self._store.read() as session:
+            return list(await session.scalars(query))
 
     async def usable(self, organization_id: str, plugin_id: str) -> Plugin:
         """The plugin, if the organization may submit jobs to it: its own, or one it
@@ -196,6 +202,18 @@ class PluginService:
             token_matches(secret, "0" * 64)
             return None
         return plugin if token_matches(secret, plugin.secret_hash) else None
+
+
+def _usable_ids(organization_id: str) -> CompoundSelect[str]:
+    """The ids of the organization's own plugins and of those it installed that are still
+    public (one statement, usable as a subquery)."""
+    installed = (
+        select(Plugin.id)
+        .join(PluginInstall, PluginInstall.plugin_id == Plugin.id)
+        .where(PluginInstall.organization_id == organization_id, Plugin.public.is_(True))
+    )
+    own = select(Plugin.id).where(Plugin.organization_id == organization_id)
+    return own.union(installed)
 
 
 async def _usable(

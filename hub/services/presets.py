@@ -28,10 +28,9 @@ class PresetService:
         self._plugins = plugins
 
     async def runnable_plugin(self, principal: Principal, plugin_id: str) -> Plugin:
-        """The plugin the organization may run and keep presets for. The one place that
-        decides it: today an organization's own plugins; plugins installed from the
-        directory will be found here too."""
-        return await self._plugins.get(principal.organization_id, plugin_id)
+        """The plugin the organization may run and keep presets for: its own, or one it
+        installed from the directory. The one place the run pages decide it."""
+        return await self._plugins.usable(principal.organization_id, plugin_id)
 
     async def list_presets(self, principal: Principal, plugin_id: str) -> list[ConfigPreset]:
         """The organization's presets for the plugin, by name."""

@@ -61,7 +61,7 @@ class WorkflowService:
                 raise Invalid(f"{what}: project has no stage {name!r}")
         if spec.next_stage == stage:
             raise Invalid("next_stage must differ from the plugin stage")
-        plugin = await self._plugins.get(principal.organization_id, spec.plugin_id)
+        plugin = await self._plugins.usable(principal.organization_id, spec.plugin_id)
         if plugin.type != JobType.MODEL:
             raise Invalid(f"plugin {plugin.id} is a {plugin.type} plugin; a stage needs a model")
         # Check now what each task's job would be refused for later.

@@ -31,7 +31,7 @@ async def list_jobs(request: Request, me: SignedIn) -> Response:
         cursor=request.query_params.get("cursor") or None,
         limit=50,
     )
-    plugins, _ = await hub.plugins.page(me.principal.organization_id, limit=200)
+    plugins = await hub.plugins.usable_plugins(me.principal.organization_id)
     return render(
         request,
         "jobs/list.html",
@@ -50,7 +50,7 @@ async def show_job(request: Request, me: SignedIn) -> Response:
     hub = hub_of(request)
     job = await hub.job_service.get(me.principal, request.path_params["job_id"])
     view = job_view(job)
-    plugins, _ = await hub.plugins.page(me.principal.organization_id, limit=200)
+    plugins = await hub.plugins.usable_plugins(me.principal.organization_id)
     return render(
         request,
         "jobs/detail.html",

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ango_plugins_sdk.protocol import JobType
-from hub.services.errors import Invalid, ServiceError
+from hub.services.errors import Invalid, NotFound, ServiceError
 from hub.services.plugins import PluginCreate, PluginUpdate
 from hub.services.sessions import SignedIn
 from hub.store import Plugin
@@ -158,7 +158,13 @@ def secret_page(request: Request, plugin: Plugin, secret: str, *, created: bool)
 
 async def show_plugin(request: Request, me: SignedIn) -> Response:
     hub = hub_of(request)
-    plugin = await hub.plugins.get(me.principal.organization_id, request.path_params["plugin_id"])
+    plugin_id = request.path_params["plugin_id"]
+    try:
+        plugin = await hub.plugins.get(me.principal.organization_id, plugin_id)
+    except NotFound:
+        # An installed plugin is another organization's: its page is the directory's.
+        await hub.plugins.usable(me.principal.organization_id, plugin_id)
+        return redirect(f"/directory/{plugin_id}")
     jobs, _ = await hub.job_service.page(
         me.principal, plugin_id=plugin.id, status=None, cursor=None, limit=10
     )

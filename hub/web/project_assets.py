@@ -70,7 +70,7 @@ async def _assets_page(
 ) -> Response:
     hub = hub_of(request)
     project = await hub.workspace.get_project(me.principal, request.path_params["project_id"])
-    plugins, _ = await hub.plugins.page(me.principal.organization_id, limit=200)
+    plugins = await hub.plugins.usable_plugins(me.principal.organization_id)
     values: dict[str, Any] = {k: form_text(form, k) for k in form} if form is not None else {}
     return render(
         request,

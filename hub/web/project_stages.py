@@ -88,7 +88,7 @@ async def _stages_page(
     project = await hub.workspace.get_project(me.principal, request.path_params["project_id"])
     bindings = await hub.workflow.bindings(me.principal, project.id)
     editing = next((b for b in bindings if b.stage == request.query_params.get("stage")), None)
-    plugins, _ = await hub.plugins.page(me.principal.organization_id, limit=200)
+    plugins = await hub.plugins.usable_plugins(me.principal.organization_id)
     try:
         queued = int(request.query_params.get("queued", ""))
     except ValueError:

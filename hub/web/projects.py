@@ -136,7 +136,7 @@ async def show_project(request: Request, me: SignedIn) -> Response:
         for name in project.stages
     }
     bindings = {b.stage: b for b in await hub.workflow.bindings(me.principal, project.id)}
-    plugins, _ = await hub.plugins.page(me.principal.organization_id, limit=200)
+    plugins = await hub.plugins.usable_plugins(me.principal.organization_id)
     try:
         added = int(request.query_params.get("added", ""))
     except ValueError:

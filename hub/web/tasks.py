@@ -31,7 +31,7 @@ async def _task_page(
     hub = hub_of(request)
     task = await hub.workspace.get_task(me.principal, request.path_params["task_id"])
     project = await hub.workspace.project_info(me.principal.organization_id, task.project_id)
-    plugins, _ = await hub.plugins.page(me.principal.organization_id, limit=200)
+    plugins = await hub.plugins.usable_plugins(me.principal.organization_id)
     annotations = task.annotations or AnnotationSet()
     width, height = task.asset.width, task.asset.height
     return render(

@@ -171,8 +171,10 @@ def test_installing_makes_a_plugin_visible_and_usable_only_for_the_installer(
     )
     assert public["id"] in call(hub.plugins.visible_ids, globex.organization_id)
     assert submit(client, globex, public["id"]).status_code == 202
-    # Still the owner's alone to change.
-    assert user.get(f"/plugins/{public['id']}").status_code == 404
+    # Still the owner's alone to change: its plugin page sends the installer to the directory.
+    assert user.get(f"/plugins/{public['id']}").headers["location"] == f"/directory/{public['id']}"
+    assert user.get(f"/plugins/{public['id']}/edit").status_code == 404
+    assert user.post(f"/plugins/{public['id']}/rotate-secret").status_code == 404
     change = client.patch(
         f"{API}/plugins/{public['id']}", headers=globex.headers, json={"name": "mine now"}
     )
@@ -427,3 +429,22 @@ async def _install_count(hub: Hub, organization_id: str) -> int:
             .where(PluginInstall.organization_id == organization_id)
         )
     return int(count or 0)
+
+
+def test_an_installed_plugin_runs_from_the_installers_pages(
+    client: TestClient, acme: Owner, globex: Owner, make_plugin: MakePlugin, web_user: SignIn
+) -> None:
+    shared = make_plugin(acme, name="Shared counter", public=True, listed=True)
+    user = web_user(globex)
+    assert user.get(f"/plugins/{shared['id']}/run").status_code == 404  # not installed yet
+    user.post(f"/directory/{shared['id']}/install")
+    assert "Shared counter" in user.get(f"/plugins/{shared['id']}/run").text
+    ran = user.post(f"/plugins/{shared['id']}/run", {"config": '{"n": 3}', "input": "{}"})
+    assert ran.status_code == 303, ran.text
+    job_id = ran.headers["location"].rsplit("/", 1)[1]
+    job = client.get(f"{API}/jobs/{job_id}", headers=globex.headers).json()
+    assert job["config"] == {"n": 3}
+    assert job["organization_id"] == globex.organization_id
+    # The installer's job list names the plugin and offers it as a filter.
+    jobs_page = user.get("/jobs").text
+    assert jobs_page.count("Shared counter") >= 2
