@@ -11,13 +11,14 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.harness import REPO_ROOT, HubProcess, PluginProcess
+from tests.e2e.conftest import start_plugin  # noqa: F401 (fixture; takes this folder's hub)
+from tests.e2e.harness import REPO_ROOT, HubProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -49,8 +50,11 @@ def _chromium_or_skip() -> str:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """One Chromium per test module. Not per session: Playwright's sync API holds an event
+    loop in this thread while it runs, and the async tests that follow need the thread's
+    loop to themselves."""
     executable = _chromium_or_skip()
     from playwright.sync_api import sync_playwright
 
@@ -70,26 +74,6 @@ def hub(tmp_path: Path) -> Iterator[HubProcess]:
     process.start()
     yield process
     process.stop()
-
-
-@pytest.fixture
-def start_plugin(hub: HubProcess) -> Iterator[Callable[..., PluginProcess]]:
-    started: list[PluginProcess] = []
-
-    def start(script: str, plugin_id: str, secret: str, **env: Any) -> PluginProcess:
-        plugin = PluginProcess(
-            script,
-            hub=hub,
-            plugin_id=plugin_id,
-            secret=secret,
-            env={k: str(v) for k, v in env.items()},
-        )
-        started.append(plugin.start())
-        return plugin
-
-    yield start
-    for plugin in started:
-        plugin.stop()
 
 
 @pytest.fixture
