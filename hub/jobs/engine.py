@@ -455,12 +455,8 @@ class JobEngine:
             if job.priority != INTERACTIVE and self._free_for_batch(connection) <= 0:
                 # The rest of this connection is kept for interactive work; the queue
                 # is in priority order, so nothing interactive for it waits behind this job.
-                queue.push(
-                    job.id,
-                    job.organization_id,
-                    job.priority,
-                    version=job.required_version,
-                    front=True,
+                queue.push_back(
+                    job.id, job.organization_id, job.priority, version=job.required_version
                 )
                 open_connections.remove(connection)
                 continue

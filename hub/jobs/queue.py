@@ -77,9 +77,16 @@ class PluginQueue:
         while self._delayed and self._delayed[0][0] <= now:
             due.append(heapq.heappop(self._delayed))
         for _, job_id, (organization_id, version), priority in reversed(due):
-            self.push(job_id, organization_id, priority, version=version, front=True)
-            self._levels[priority].move_to_end((organization_id, version), last=False)
+            self.push_back(job_id, organization_id, priority, version=version)
         return len(due)
+
+    def push_back(
+        self, job_id: str, organization_id: str, priority: int, *, version: str | None = None
+    ) -> None:
+        """Undo a `pop`: the job first in its group, and its group's turn first again, so
+        that handing a job back never costs its organization its turn."""
+        self.push(job_id, organization_id, priority, version=version, front=True)
+        self._levels[priority].move_to_end((organization_id, version), last=False)
 
     def next_due(self) -> float | None:
         return self._delayed[0][0] if self._delayed else None

@@ -66,14 +66,17 @@ class DirectoryService:
         if entry.own:
             raise Conflict("this plugin is your organization's own: there is nothing to install")
         if not entry.installed:
+            key = (principal.organization_id, plugin_id)
             async with self._store.write() as session:
-                session.add(
-                    PluginInstall(
-                        organization_id=principal.organization_id,
-                        plugin_id=plugin_id,
-                        installed_by=principal.user_id,
+                # Checked again under the write lock: two clicks at once install once.
+                if await session.get(PluginInstall, key) is None:
+                    session.add(
+                        PluginInstall(
+                            organization_id=principal.organization_id,
+                            plugin_id=plugin_id,
+                            installed_by=principal.user_id,
+                        )
                     )
-                )
         return await self.entry(principal.organization_id, plugin_id)
 
     async def uninstall(self, organization_id: str, plugin_id: str) -> None:

@@ -104,12 +104,6 @@ class PluginService:
         query = select(Plugin).where(Plugin.organization_id == organization_id)
         return await newest_first(self._store, query, Plugin.id, cursor=cursor, limit=limit)
 
-    async def visible_ids(self, organization_id: str) -> set[str]:
-        """The ids of the plugins the organization may see the live state of: the ones it
-        may use."""
-        async with self._store.read() as session:
-            return set(await session.scalars(_usable_ids(organization_id)))
-
     async def usable_plugins(self, organization_id: str, *, limit: int = 500) -> list[Plugin]:
         """The plugins the organization may run (its own and those it installed), by name:
         for the pages that offer a choice of plugin or name the plugin of a job."""

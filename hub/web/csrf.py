@@ -20,6 +20,9 @@ class CsrfTokens:
         return hmac.new(self._key, seed.encode("utf-8"), hashlib.sha256).hexdigest()
 
     def is_valid(self, seed: str, presented: str | None) -> bool:
-        return bool(seed and presented) and hmac.compare_digest(
-            self.token_for(seed), str(presented)
+        if not (seed and presented):
+            return False
+        # Bytes: compare_digest refuses str with non-ASCII characters (a TypeError, a 500).
+        return hmac.compare_digest(
+            self.token_for(seed).encode(), presented.encode("utf-8", "replace")
         )

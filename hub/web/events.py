@@ -67,29 +67,41 @@ async def pause(hub: Hub, wait: Callable[[], Awaitable[None]]) -> None:
                 await task
 
 
-def _live_snapshot(hub: Hub, plugin_ids: set[str]) -> dict[str, list[dict[str, Any]]]:
-    """Who is connected, without the heartbeat time (which would make every beat news)."""
-    return {
-        plugin_id: [
-            {k: v for k, v in connection_view(c).items() if k != "last_heartbeat_at"}
-            for c in hub.live.connections(plugin_id)
-        ]
-        for plugin_id in plugin_ids
-        if hub.live.is_live(plugin_id)
-    }
+def _live_snapshot(hub: Hub, own: set[str], installed: set[str]) -> dict[str, list[dict[str, Any]]]:
+    """Who is connected. The organization's own plugins show their processes (without the
+    heartbeat time, which would make every beat news); a plugin installed from another
+    organization shows only which versions are live: its hosts, pids and load are the
+    owner's business."""
+    snapshot: dict[str, list[dict[str, Any]]] = {}
+    for plugin_id in own | installed:
+        connections = hub.live.connections(plugin_id)
+        if not connections:
+            continue
+        if plugin_id in own:
+            snapshot[plugin_id] = [
+                {k: v for k, v in connection_view(c).items() if k != "last_heartbeat_at"}
+                for c in connections
+            ]
+        else:
+            versions = sorted({c.plugin_version for c in connections})
+            snapshot[plugin_id] = [{"plugin_version": v} for v in versions]
+    return snapshot
 
 
 async def plugin_events(request: Request, me: SignedIn) -> Response:
-    """The live processes of the organization's plugins (and those it installed): a
-    snapshot now, then one whenever a process connects, leaves or its load changes."""
+    """The live processes of the organization's plugins (and whether those it installed are
+    live): a snapshot now, then one whenever a process connects, leaves or its load changes."""
     hub = hub_of(request)
-    plugin_ids = await hub.plugins.visible_ids(me.principal.organization_id)
+    organization_id = me.principal.organization_id
+    usable = await hub.plugins.usable_plugins(organization_id)
+    own = {p.id for p in usable if p.organization_id == organization_id}
+    installed = {p.id for p in usable} - own
 
     async def frames() -> Frames:
         last: dict[str, Any] | None = None
         quiet_since = time.monotonic()
         while not hub.closing.is_set():
-            snapshot = _live_snapshot(hub, plugin_ids)
+            snapshot = _live_snapshot(hub, own, installed)
             if snapshot != last:
                 last, quiet_since = snapshot, time.monotonic()
                 yield frame("live", {"plugins": snapshot})

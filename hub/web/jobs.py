@@ -71,6 +71,8 @@ async def job_events(request: Request, me: SignedIn) -> Response:
         after = int(request.headers.get("last-event-id") or 0)
     except ValueError:
         after = 0
+    if not 0 <= after < 2**63:  # a record id is a 64-bit integer; anything else starts over
+        after = 0
 
     async def frames() -> Frames:
         nonlocal after

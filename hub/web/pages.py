@@ -18,12 +18,14 @@ from urllib.parse import quote
 from markupsafe import Markup
 from pydantic import ValidationError
 from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
 from hub.api.errors import status_of
+from hub.api.projects import capped_request
 from hub.runtime import Hub
 from hub.services.errors import ServiceError
 from hub.services.rendering import render_markdown
@@ -150,9 +152,12 @@ async def signed_in(request: Request) -> SignedIn | None:
     return me
 
 
-async def _csrf_ok(request: Request) -> bool:
+async def _csrf_ok(request: Request, *, header_only: bool) -> bool:
+    """The token from the `X-CSRF-Token` header, or else the form's `csrf_token` field.
+    Routes that read the body themselves (JSON, a raw file) take the header only: reading
+    the body as a form here would leave nothing for them."""
     presented = request.headers.get(CSRF_HEADER)
-    if presented is None:
+    if presented is None and not header_only:
         form = await request.form()
         value = form.get(CSRF_FIELD)
         presented = value if isinstance(value, str) else None
@@ -169,7 +174,53 @@ def _refused(request: Request) -> Response:
     )
 
 
-def page(path: str, handler: Handler, *, methods: tuple[str, ...] = ("GET",)) -> Route:
+FORM_LIMIT = 1024 * 1024
+"""The most a POST may send unless its route says more (text fields; file routes say more).
+Counted as the body arrives, before the CSRF check parses it."""
+Limit = int | Callable[[], int]
+
+
+async def _guarded(
+    request: Request,
+    call: Callable[[Request], Awaitable[Response]],
+    *,
+    max_body: Limit,
+    csrf_header_only: bool,
+) -> Response:
+    """Cap the body and check the CSRF token of an unsafe request, then `call` it; a
+    service error or an oversized body becomes an HTML error page. Spooled upload files
+    are closed however it ends."""
+    try:
+        if request.method in _UNSAFE:
+            request = capped_request(request, max_body() if callable(max_body) else max_body)
+            if not await _csrf_ok(request, header_only=csrf_header_only):
+                return _refused(request)
+        return await call(request)
+    except (ServiceError, ValidationError) as exc:
+        status = status_of(exc) if isinstance(exc, ServiceError) else 422
+        return render(
+            request,
+            "error.html",
+            status_code=status,
+            title="Not found" if status == 404 else "Could not do that",
+            message=error_message(exc),
+        )
+    except HTTPException as exc:
+        if exc.status_code != 413:
+            raise
+        return render(request, "error.html", status_code=413, title="Too large", message=exc.detail)
+    finally:
+        await request.close()
+
+
+def page(
+    path: str,
+    handler: Handler,
+    *,
+    methods: tuple[str, ...] = ("GET",),
+    max_body: Limit = FORM_LIMIT,
+    csrf_header_only: bool = False,
+) -> Route:
     """A route for signed-in people only."""
 
     async def endpoint(request: Request) -> Response:
@@ -185,23 +236,14 @@ def page(path: str, handler: Handler, *, methods: tuple[str, ...] = ("GET",)) ->
                 title="Signed out",
                 message="Your session ended. Sign in again.",
             )
-        try:
-            if request.method in _UNSAFE and not await _csrf_ok(request):
-                return _refused(request)
-            return await handler(request, me)
-        except (ServiceError, ValidationError) as exc:
-            status = status_of(exc) if isinstance(exc, ServiceError) else 422
-            return render(
-                request,
-                "error.html",
-                status_code=status,
-                title="Not found" if status == 404 else "Could not do that",
-                message=error_message(exc),
-            )
-        finally:
-            await request.close()  # uploaded files spooled to disk by the form parser
+        return await _guarded(
+            request,
+            lambda checked: handler(checked, me),
+            max_body=max_body,
+            csrf_header_only=csrf_header_only,
+        )
 
-    return Route(path, endpoint, methods=list(methods), name=None)
+    return Route(path, endpoint, methods=list(methods))
 
 
 def public_page(path: str, handler: AnonHandler, *, methods: tuple[str, ...] = ("GET",)) -> Route:
@@ -209,11 +251,6 @@ def public_page(path: str, handler: AnonHandler, *, methods: tuple[str, ...] = (
 
     async def endpoint(request: Request) -> Response:
         await signed_in(request)
-        try:
-            if request.method in _UNSAFE and not await _csrf_ok(request):
-                return _refused(request)
-            return await handler(request)
-        finally:
-            await request.close()
+        return await _guarded(request, handler, max_body=FORM_LIMIT, csrf_header_only=False)
 
     return Route(path, endpoint, methods=list(methods))

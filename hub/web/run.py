@@ -22,11 +22,12 @@ from hub.api.projects import upload_chunks
 from hub.runtime import Hub
 from hub.services.accounts import Principal
 from hub.services.errors import NotFound, ServiceError
+from hub.services.files import MAX_FILE_SIZE
 from hub.services.sessions import SignedIn
 from hub.web import run_live, run_presets
 from hub.web.pages import error_message, form_text, hub_of, page, redirect
 from hub.web.run_forms import initial_values, job_request, posted_values
-from hub.web.run_page import form_post, render_run_form
+from hub.web.run_page import render_run_form
 
 
 async def show_run(request: Request, me: SignedIn) -> Response:
@@ -87,7 +88,8 @@ async def _csv_in_form(hub: Hub, principal: Principal, form: FormData) -> str | 
 
 routes: list[BaseRoute] = [
     page("/plugins/{plugin_id}/run", show_run),
-    form_post("/plugins/{plugin_id}/run", submit_run),
+    # A markdown run may carry its CSV in the form.
+    page("/plugins/{plugin_id}/run", submit_run, methods=("POST",), max_body=MAX_FILE_SIZE),
     *run_presets.routes,
     *run_live.routes,
 ]

@@ -19,6 +19,7 @@ from ango_plugins_sdk.protocol import JobStatus, JobType
 from hub.api.errors import status_of
 from hub.api.jobs import job_view
 from hub.services.errors import Invalid, ServiceError
+from hub.services.files import MAX_FILE_SIZE
 from hub.services.jobs import JobRequest
 from hub.services.markdown_preview import preview
 from hub.services.sessions import SignedIn
@@ -127,8 +128,20 @@ async def preview_markdown(request: Request, me: SignedIn) -> Response:
 
 
 routes = [
-    page("/plugins/{plugin_id}/explore", list_folder, methods=("POST",)),
-    page("/plugins/{plugin_id}/run/csv", upload_csv, methods=("POST",)),
-    page("/plugins/{plugin_id}/run/preview", preview_markdown, methods=("POST",)),
+    # These read their own bodies (JSON, a raw file): the token comes as a header.
+    page("/plugins/{plugin_id}/explore", list_folder, methods=("POST",), csrf_header_only=True),
+    page(
+        "/plugins/{plugin_id}/run/csv",
+        upload_csv,
+        methods=("POST",),
+        csrf_header_only=True,
+        max_body=MAX_FILE_SIZE,
+    ),
+    page(
+        "/plugins/{plugin_id}/run/preview",
+        preview_markdown,
+        methods=("POST",),
+        csrf_header_only=True,
+    ),
     page("/jobs/{job_id}/state", job_state),
 ]

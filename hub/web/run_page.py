@@ -9,7 +9,6 @@ from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from ango_plugins_sdk.protocol import JobType
 from hub.runtime import Hub
@@ -18,7 +17,7 @@ from hub.services.sessions import SignedIn
 from hub.services.workspace import ProjectDetails, TaskView
 from hub.store import Plugin
 from hub.store.paging import MAX_PAGE_SIZE
-from hub.web.pages import Handler, hub_of, page, render
+from hub.web.pages import hub_of, render
 from hub.web.plugins import TYPE_LABELS
 from hub.web.run_forms import NEEDS_PROJECT, RunValues, default_mapping
 
@@ -37,22 +36,6 @@ RELOADS_ON_PROJECT = frozenset({JobType.EXPORT, JobType.MODEL, JobType.BATCH_MOD
 def run_url(plugin_id: str, **query: str) -> str:
     params = urlencode({key: value for key, value in query.items() if value})
     return f"/plugins/{plugin_id}/run" + (f"?{params}" if params else "")
-
-
-def form_post(path: str, handler: Handler) -> Route:
-    """A POST page for the run form, which may carry a file (a markdown run's CSV): the
-    form's spooled files are closed however the page ends, refused by the CSRF check (which
-    reads the form before the handler runs) included."""
-    inner = page(path, handler, methods=("POST",)).endpoint
-
-    async def endpoint(request: Request) -> Response:
-        try:
-            response: Response = await inner(request)
-        finally:
-            await request.close()
-        return response
-
-    return Route(path, endpoint, methods=["POST"])
 
 
 async def render_run_form(

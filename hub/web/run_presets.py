@@ -9,11 +9,12 @@ from starlette.responses import Response
 
 from hub.api.errors import status_of
 from hub.services.errors import ServiceError
+from hub.services.files import MAX_FILE_SIZE
 from hub.services.sessions import SignedIn
 from hub.web.pages import error_message, form_text, hub_of, page, redirect
 from hub.web.plugins import json_field
 from hub.web.run_forms import posted_values
-from hub.web.run_page import form_post, render_run_form, run_url
+from hub.web.run_page import render_run_form, run_url
 
 
 async def save_preset(request: Request, me: SignedIn) -> Response:
@@ -54,6 +55,7 @@ async def delete_preset(request: Request, me: SignedIn) -> Response:
 
 
 routes = [
-    form_post("/plugins/{plugin_id}/presets", save_preset),
+    # The button posts the whole run form, a markdown run's CSV included.
+    page("/plugins/{plugin_id}/presets", save_preset, methods=("POST",), max_body=MAX_FILE_SIZE),
     page("/plugins/{plugin_id}/presets/{preset_id}/delete", delete_preset, methods=("POST",)),
 ]
