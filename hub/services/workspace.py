@@ -580,6 +580,18 @@ class WorkspaceService:
             )
         return count or 0
 
+    async def stage_counts(self, organization_id: str, project_id: str) -> dict[str, int]:
+        """How many tasks are in each of the project's stages, in one grouped count."""
+        async with self._store.read() as session:
+            project = await _project(session, organization_id, project_id)
+            rows = await session.execute(
+                select(TaskRow.stage, func.count())
+                .where(TaskRow.project_id == project_id)
+                .group_by(TaskRow.stage)
+            )
+            counted: dict[str, int] = {stage: count for stage, count in rows}
+        return {stage: counted.get(stage, 0) for stage in project.stages}
+
     async def exported_task(self, organization_id: str, task_id: str) -> tuple[str, ExportedTask]:
         """(project id, the task as the export shows it): what a model job works on."""
         async with self._store.read() as session:

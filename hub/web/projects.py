@@ -131,10 +131,7 @@ async def show_project(request: Request, me: SignedIn) -> Response:
         cursor=request.query_params.get("cursor") or None,
         limit=TASK_PAGE,
     )
-    stage_counts = {
-        name: await hub.workspace.count_tasks(project.organization_id, project.id, stages=[name])
-        for name in project.stages
-    }
+    stage_counts = await hub.workspace.stage_counts(project.organization_id, project.id)
     bindings = {b.stage: b for b in await hub.workflow.bindings(me.principal, project.id)}
     plugins = await hub.plugins.usable_plugins(me.principal.organization_id)
     try:
