@@ -38,7 +38,8 @@ class ListingRequest(BaseModel):
     config: dict[str, Any] | None = None
     folder: str = ""
     page_token: str | None = None
-    page_size: Annotated[int, Field(ge=1, le=1000)] = 100
+    page_size: Annotated[int, Field(ge=1, le=1000)] = 50
+    """A screenful: the browser pages on with the listing's token."""
 
 
 class PreviewRequest(BaseModel):
