@@ -610,6 +610,8 @@ async def test_retry_of_a_finished_job_continues_the_attempt_count(hub: Harness)
     await hub.engine.handle(peer.connection, failed(job.id, 1, "bad", kind="Bad"))
     await hub.wait_status(job.id, "failed")
     await wait_until(lambda: hub.engine.active(job.id) is None)
+    # No process to take it: the retried job must be seen queued, not already re-dispatched.
+    await hub.disconnect(peer)
 
     retried = await hub.engine.retry(await hub.row(job.id))
     assert retried.status == "queued"
@@ -618,10 +620,11 @@ async def test_retry_of_a_finished_job_continues_the_attempt_count(hub: Harness)
     assert (row.error, row.result, row.finished_at, row.started_at) == (None, None, None, None)
     assert "retried by user" in await hub_messages(hub, job.id)
 
-    second = (await jobs_sent(peer, 2))[1]
+    again = await hub.connect(1)
+    [second] = await jobs_sent(again, 1)
     assert (second.job_id, second.attempt) == (job.id, 2)
-    await accept(hub, peer, job.id, 2)
-    await hub.engine.handle(peer.connection, result(job.id, 2, "ok now"))
+    await accept(hub, again, job.id, 2)
+    await hub.engine.handle(again.connection, result(job.id, 2, "ok now"))
     row = await hub.wait_status(job.id, "succeeded")
     assert (row.result, row.attempt) == ("ok now", 2)
 
