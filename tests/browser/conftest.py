@@ -86,11 +86,22 @@ def page(browser: Any, hub: HubProcess) -> Iterator[Any]:
     tab.on("pageerror", lambda exc: errors.append(str(exc)))
     # Console errors include Content-Security-Policy refusals: an inline script or handler
     # that slipped into a template shows up here.
-    tab.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    tab.on("console", lambda msg: _collect(msg, hub.url, errors))
     sign_in(tab)
     yield tab
     context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def _collect(message: Any, own_url: str, errors: list[str]) -> None:
+    """Console errors, but not images of other hosts failing to load (test assets point at
+    made-up hosts such as bucket.example)."""
+    if message.type != "error":
+        return
+    source = (message.location or {}).get("url", "")
+    if message.text.startswith("Failed to load resource") and not source.startswith(own_url):
+        return
+    errors.append(f"{message.text} ({source})")
 
 
 def sign_in(tab: Any, email: str = EMAIL, password: str = PASSWORD) -> None:
