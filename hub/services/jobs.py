@@ -220,6 +220,28 @@ class JobService:
         )
         return [self._engine.active(r.id) or r for r in rows], next_cursor
 
+    async def current(self, principal: Principal, job_ids: list[str]) -> dict[str, JobLike]:
+        """The freshest state of each of the organization's jobs among `job_ids`: active ones
+        from memory, the rest in one read. Unknown and other organizations' ids are left out."""
+        found: dict[str, JobLike] = {}
+        missing = []
+        for job_id in job_ids:
+            active = self._engine.active(job_id)
+            if active is not None and active.organization_id == principal.organization_id:
+                found[job_id] = active
+            else:
+                missing.append(job_id)
+        if missing:
+            async with self._store.read() as session:
+                rows = await session.scalars(
+                    select(Job).where(
+                        Job.id.in_(missing), Job.organization_id == principal.organization_id
+                    )
+                )
+                for row in rows:
+                    found[row.id] = self._engine.active(row.id) or row
+        return found
+
     async def logs(
         self, principal: Principal, job_id: str, *, after: int, limit: int
     ) -> tuple[list[JobLog], int | None]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 from starlette.requests import Request
@@ -10,6 +11,7 @@ from starlette.responses import Response
 
 from ango_plugins_sdk.protocol import JobStatus
 from hub.api.jobs import artifact_response, job_view, log_view
+from hub.services.jobs import JobLike
 from hub.services.sessions import SignedIn
 from hub.web.events import Frames, frame, pause, stream
 from hub.web.pages import hub_of, page, redirect, render
@@ -18,6 +20,7 @@ POLL_INTERVAL = 0.25
 """How often a job page's stream looks for news (the job itself is read from memory
 while it runs; logs are one indexed read)."""
 LOG_PAGE = 500
+LIST_POLL_INTERVAL = 0.5
 
 
 async def list_jobs(request: Request, me: SignedIn) -> Response:
@@ -99,6 +102,51 @@ async def job_events(request: Request, me: SignedIn) -> Response:
     return stream(hub, frames())
 
 
+MAX_WATCHED = 100
+_JOB_ID = re.compile(r"^[0-9a-f]{24}$")
+
+
+def row_state(job: JobLike) -> dict[str, Any]:
+    """What a row of a job list shows that can change: status and progress."""
+    view = job_view(job)
+    progress = view["progress"]
+    return {
+        "status": view["status"],
+        "percent": progress["percent"] if progress else None,
+    }
+
+
+async def list_events(request: Request, me: SignedIn) -> Response:
+    """Status and progress of the jobs a list shows (`?ids=a,b,…`): what changed, every
+    half second, until every one of them is finished. Running jobs are read from memory;
+    only jobs that just left it cost a read."""
+    hub = hub_of(request)
+    wanted = [i for i in request.query_params.get("ids", "").split(",") if _JOB_ID.match(i)]
+    watching = list(dict.fromkeys(wanted))[:MAX_WATCHED]
+
+    async def frames() -> Frames:
+        last: dict[str, dict[str, Any]] = {}
+        while watching:
+            states = {
+                job_id: row_state(job)
+                for job_id, job in (await hub.job_service.current(me.principal, watching)).items()
+            }
+            changed = {
+                job_id: state for job_id, state in states.items() if last.get(job_id) != state
+            }
+            last.update(changed)
+            yield frame("jobs", changed) if changed else ""
+            watching[:] = [
+                job_id
+                for job_id in watching
+                if job_id in states and not JobStatus(states[job_id]["status"]).is_terminal
+            ]
+            await pause(hub, lambda: asyncio.sleep(LIST_POLL_INTERVAL))
+        yield frame("end", {})
+
+    return stream(hub, frames())
+
+
 async def cancel_job(request: Request, me: SignedIn) -> Response:
     job = await hub_of(request).job_service.cancel(me.principal, request.path_params["job_id"])
     return redirect(f"/jobs/{job.id}")
@@ -117,6 +165,7 @@ async def download(request: Request, me: SignedIn) -> Response:
 
 routes = [
     page("/jobs", list_jobs),
+    page("/jobs/events", list_events),
     page("/jobs/{job_id}", show_job),
     page("/jobs/{job_id}/events", job_events),
     page("/jobs/{job_id}/cancel", cancel_job, methods=("POST",)),

@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import create_plugin, create_project, screenshot, upload_images
-from tests.e2e.harness import REPO_ROOT, PluginProcess
+from tests.e2e.harness import REPO_ROOT, HubProcess, PluginProcess
 
 StartPlugin = Callable[..., PluginProcess]
 PHOTO = REPO_ROOT / "tests" / "fixtures" / "astronaut.jpg"
@@ -57,7 +57,9 @@ def test_a_custom_job_shows_progress_and_logs_live(page: Any, start_plugin: Star
     expect(page.get_by_role("button", name="Cancel")).to_be_hidden()
 
 
-def test_cancel_and_retry_from_the_job_page(page: Any, start_plugin: StartPlugin) -> None:
+def test_cancel_and_retry_from_the_job_page(
+    page: Any, hub: HubProcess, start_plugin: StartPlugin
+) -> None:
     plugin_id, secret = create_plugin(
         page, "Forever", "Custom", **{"Default config (JSON)": '{"mode": "forever"}'}
     )
@@ -73,8 +75,16 @@ def test_cancel_and_retry_from_the_job_page(page: Any, start_plugin: StartPlugin
     page.get_by_role("button", name="Retry").click()
     expect(page.locator("[data-job-status]")).to_have_text("running", timeout=20_000)
     assert page.locator("[data-job-attempts]").inner_text() == "2"
-    page.get_by_role("button", name="Cancel").click()
-    expect(page.locator("[data-job-status]")).to_have_text("cancelled", timeout=10_000)
+    job_id = page.url.rsplit("/", 1)[1]
+
+    # The jobs list follows the running job: cancelled elsewhere, its row changes in place.
+    page.goto("/jobs")
+    page.evaluate("window.notReloaded = true")
+    row = page.locator(f"[data-job-row='{job_id}'] [data-row-status]")
+    expect(row).to_have_text("running")
+    assert hub.api("POST", f"/jobs/{job_id}/cancel").status_code == 202
+    expect(row).to_have_text("cancelled", timeout=10_000)
+    assert page.evaluate("window.notReloaded") is True
 
 
 def test_run_the_export_example_and_download_the_file(page: Any, start_plugin: StartPlugin) -> None:

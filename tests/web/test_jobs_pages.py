@@ -98,3 +98,27 @@ def test_job_forms_need_the_csrf_token(
     user = web_user(acme)
     assert user.post(f"/jobs/{job_id}/cancel", csrf="").status_code == 403
     assert client.get(f"/api/v1/jobs/{job_id}", headers=acme.headers).json()["status"] == "queued"
+
+
+def test_a_job_list_follows_its_unfinished_jobs(
+    client: TestClient,
+    acme: Owner,
+    globex: Owner,
+    web_user: Callable[[Owner], WebUser],
+    make_plugin: Callable[..., dict[str, Any]],
+) -> None:
+    plugin = make_plugin(acme)
+    first, second = (_submit(client, acme, plugin["id"], {}) for _ in range(2))
+    theirs = _submit(client, globex, make_plugin(globex)["id"], {})
+    user = web_user(acme)
+    listing = user.get("/jobs").text
+    assert f'data-job-row="{first}" data-status="queued"' in listing
+    for job_id in (first, second):
+        assert user.post(f"/jobs/{job_id}/cancel").status_code == 303
+    # Every watched job is finished: the stream says so once and ends by itself.
+    stream = user.get(f"/jobs/events?ids={first},{second},{theirs},not-an-id").text
+    assert stream.count("event: jobs") == 1
+    assert f'"{first}":{{"status":"cancelled","percent":null}}' in stream
+    assert f'"{second}":{{"status":"cancelled"' in stream
+    assert theirs not in stream  # another organization's job is not there
+    assert stream.rstrip().endswith("data: {}")

@@ -145,7 +145,33 @@ function jobStreams() {
   });
 }
 
+// Job lists: the rows of unfinished jobs follow /jobs/events (status and progress).
+function jobLists() {
+  const rows = [...document.querySelectorAll("[data-job-row]")]
+    .filter((row) => !TERMINAL.has(row.dataset.status));
+  if (!rows.length) return;
+  const byId = new Map(rows.map((row) => [row.dataset.jobRow, row]));
+  const source = new EventSource("/jobs/events?ids=" + [...byId.keys()].join(","));
+  source.addEventListener("jobs", (event) => {
+    for (const [id, state] of Object.entries(JSON.parse(event.data))) {
+      const row = byId.get(id);
+      if (!row) continue;
+      row.dataset.status = state.status;
+      const badge = row.querySelector("[data-row-status]");
+      badge.textContent = state.status;
+      badge.className = "badge status-" + state.status;
+      const progress = row.querySelector("[data-row-progress]");
+      if (progress) {
+        const percent = state.percent !== null ? state.percent : (state.status === "succeeded" ? 100 : null);
+        progress.textContent = percent === null ? "" : Math.round(percent) + "%";
+      }
+    }
+  });
+  source.addEventListener("end", () => source.close());
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  jobLists();
   copyButtons();
   jsonEditors();
   liveLights();
