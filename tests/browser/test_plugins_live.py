@@ -54,3 +54,14 @@ def test_a_plugin_goes_live_and_offline_without_a_reload(
     # Start-up of a Python process dominates the first figure; the second is the page's own.
     assert went_offline < 2.0, went_offline
     assert went_live < 10.0, went_live
+
+    # Rotating asks first: dismissed, nothing changes; accepted, a new secret is shown once.
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    page.get_by_role("button", name="Rotate secret").click()
+    expect(page.get_by_role("button", name="Rotate secret")).to_be_visible()
+    assert page.locator("#plugin-secret").count() == 0
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Rotate secret").click()
+    rotated = page.locator("#plugin-secret").inner_text().strip()
+    assert rotated.startswith("phs_")
+    assert rotated != secret

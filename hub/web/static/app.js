@@ -26,6 +26,15 @@ function copyButtons() {
   });
 }
 
+// Forms that end something (delete, revoke, rotate) ask first.
+function confirmations() {
+  document.querySelectorAll("form[data-confirm]").forEach((form) => {
+    form.addEventListener("submit", (event) => {
+      if (!window.confirm(form.dataset.confirm)) event.preventDefault();
+    });
+  });
+}
+
 // A textarea holding JSON: invalid JSON is reported inline and blocks the form.
 function jsonEditors() {
   document.querySelectorAll("textarea[data-json]").forEach((area) => {
@@ -172,6 +181,7 @@ function jobLists() {
 
 document.addEventListener("DOMContentLoaded", () => {
   jobLists();
+  confirmations();
   copyButtons();
   jsonEditors();
   liveLights();
