@@ -16,12 +16,20 @@ from hub.services.errors import (
     Invalid,
     NotFound,
     ServiceError,
+    TooManyRequests,
     Unauthenticated,
 )
 
 log = logging.getLogger("hub.api")
 
-_STATUS = {NotFound: 404, Conflict: 409, Invalid: 422, Unauthenticated: 401, Forbidden: 403}
+_STATUS = {
+    NotFound: 404,
+    Conflict: 409,
+    Invalid: 422,
+    Unauthenticated: 401,
+    Forbidden: 403,
+    TooManyRequests: 429,
+}
 _HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}
 
 

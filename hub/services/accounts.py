@@ -12,6 +12,10 @@ future API route enforce the same rules:
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import math
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,7 +23,15 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.security import hash_password, hash_token, new_api_key, verify_password
-from hub.services.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
+from hub.services.errors import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    TooManyRequests,
+    Unauthenticated,
+)
+from hub.services.throttle import FailureThrottle
 from hub.store import ApiKey, Organization, Store, User, WebSession, utcnow
 
 ROLES = ("owner", "admin", "member")
@@ -82,6 +94,7 @@ def grantable_roles(principal: Principal) -> tuple[str, ...]:
 class AccountService:
     def __init__(self, store: Store) -> None:
         self._store = store
+        self._sign_in_failures = FailureThrottle()
 
     async def create_user(
         self, *, email: str, password: str, organization: str, role: str = "owner"
@@ -92,7 +105,7 @@ class AccountService:
         if problem:
             # Conflict rather than Invalid: what this function has always raised.
             raise Conflict(problem)
-        password_hash = hash_password(password)
+        password_hash = await asyncio.to_thread(hash_password, password)
         async with self._store.write() as session:
             org = await _get_or_create_org(session, organization)
             user = await _insert_user(session, org.id, email, password_hash, role)
@@ -128,7 +141,7 @@ class AccountService:
         if problem:
             raise Invalid(problem)
         _require_grantable(principal, role)
-        password_hash = hash_password(password)
+        password_hash = await asyncio.to_thread(hash_password, password)
         async with self._store.write() as session:
             user = await _insert_user(
                 session, principal.organization_id, email, password_hash, role
@@ -222,11 +235,38 @@ class AccountService:
         return Principal(row.user_id, row.organization_id, row.role)
 
     async def authenticate_password(self, email: str, password: str) -> Principal:
+        """The principal for a dashboard sign-in. Too many recent failures for the email are
+        refused before any check; an unknown email costs as much as a wrong password, so
+        the time taken does not tell which emails exist."""
+        email = email.strip().lower()
+        wait = self._sign_in_failures.retry_after(email)
+        if wait > 0:
+            minutes = math.ceil(wait / 60)
+            raise TooManyRequests(
+                f"too many failed sign-ins for this email; try again in {minutes} "
+                f"minute{'s' if minutes != 1 else ''}"
+            )
         async with self._store.read() as session:
-            user = await session.scalar(select(User).where(User.email == email.strip().lower()))
-        if user is None or not verify_password(password, user.password_hash):
+            user = await session.scalar(select(User).where(User.email == email))
+        # scrypt takes tens of ms by design: off the event loop, which serves the plugins.
+        matched = await asyncio.to_thread(_password_matches, password, user)
+        if user is None or not matched:
+            self._sign_in_failures.failed(email)
             raise Unauthenticated("wrong email or password")
+        self._sign_in_failures.succeeded(email)
         return Principal(user.id, user.organization_id, user.role)
+
+
+@functools.cache
+def _unknown_user_hash() -> str:
+    """A real scrypt hash to check passwords of unknown emails against (never matches)."""
+    return hash_password(secrets.token_urlsafe(16))
+
+
+def _password_matches(password: str, user: User | None) -> bool:
+    """The password check, run as long for an unknown user as for a known one."""
+    stored = user.password_hash if user is not None else _unknown_user_hash()
+    return verify_password(password, stored) and user is not None
 
 
 def _member(user: User) -> Member:

@@ -29,3 +29,7 @@ class Unauthenticated(ServiceError):
 
 class Forbidden(ServiceError):
     code = "forbidden"
+
+
+class TooManyRequests(ServiceError):
+    code = "too_many_requests"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from hub.services.errors import Unauthenticated
+from hub.services.errors import TooManyRequests, Unauthenticated
 from hub.services.sessions import SESSION_LIFETIME, SignedIn
 from hub.web.pages import (
     SESSION_COOKIE,
@@ -39,9 +39,10 @@ async def signin(request: Request) -> Response:
     hub = hub_of(request)
     try:
         principal = await hub.accounts.authenticate_password(email, password)
-    except Unauthenticated as exc:
+    except (Unauthenticated, TooManyRequests) as exc:
+        status = 429 if isinstance(exc, TooManyRequests) else 401
         return render(
-            request, "signin.html", status_code=401, error=exc.message, email=email, next=target
+            request, "signin.html", status_code=status, error=exc.message, email=email, next=target
         )
     token = await hub.sessions.start(principal)
     response = redirect(target)

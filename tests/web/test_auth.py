@@ -93,3 +93,21 @@ def test_next_never_redirects_off_site(client: TestClient, acme: Owner) -> None:
         follow_redirects=False,
     )
     assert response.headers["location"] == "/"
+
+
+def test_repeated_wrong_passwords_are_throttled(client: TestClient, acme: Owner) -> None:
+    page = client.get("/signin")
+    token = page.text.split('name="csrf-token" content="')[1].split('"')[0]
+
+    def attempt(password: str) -> int:
+        form = {"email": "Owner@acme.example", "password": password, "csrf_token": token}
+        return client.post("/signin", data=form, follow_redirects=False).status_code
+
+    assert [attempt("wrong-password") for _ in range(10)] == [401] * 10
+    # Now even the right password waits: the guesser cannot tell it was right.
+    assert attempt("correct horse battery staple") == 429
+    refused = client.post(
+        "/signin",
+        data={"email": "owner@acme.example", "password": "x", "csrf_token": token},
+    )
+    assert "too many failed sign-ins" in refused.text
