@@ -24,8 +24,6 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from hub.store.models import Base
-
 _SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 
@@ -45,8 +43,11 @@ class Store:
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
 
     async def create_schema(self) -> None:
+        """Create or upgrade the tables (hub.store.migrations)."""
+        from hub.store.migrations import migrate  # imports Alembic only when starting up
+
         async with self.engine.begin() as conn:
-            await conn.run_sync(Base.metadata.create_all)
+            await conn.run_sync(migrate)
 
     async def close(self) -> None:
         await self.engine.dispose()
