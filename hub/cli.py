@@ -72,6 +72,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("uvicorn.error").addFilter(_DropDenialNoise())
+    # Alembic narrates every step at INFO; the hub logs one line about the schema instead.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     app = create_app(settings)
     config = uvicorn.Config(
         app,

@@ -10,6 +10,7 @@ To add a revision after changing the models: `scripts/new-migration "what change
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from alembic import command
@@ -19,6 +20,8 @@ from sqlalchemy import Connection, inspect
 
 import hub.store.workspace  # noqa: F401 (its tables join Base.metadata)
 from hub.store.models import Base
+
+log = logging.getLogger("hub.store")
 
 BASELINE = "0001"
 """The schema as it was before migrations: what `create_all` made until then."""
@@ -39,7 +42,15 @@ def migrate(connection: Connection) -> None:
     if current is None and not tables:
         Base.metadata.create_all(connection)
         command.stamp(config, "head")
+        log.info("database created at schema revision %s", _revision(connection))
         return
     if current is None:
         command.stamp(config, BASELINE)
     command.upgrade(config, "head")
+    now = _revision(connection)
+    if now != current:
+        log.info("database schema upgraded from %s to %s", current or "before migrations", now)
+
+
+def _revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
