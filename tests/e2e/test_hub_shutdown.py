@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import signal
+import threading
+import time
 from collections.abc import Callable
+
+import httpx
 
 from tests.e2e.harness import HubProcess, PluginProcess, wait_until
 
@@ -30,3 +34,46 @@ def test_sigterm_tells_plugins_and_running_work_finishes_after_restart(
     attempts = sorted(hub.job(j["id"])["attempts"] for j in jobs)
     assert attempts == [1] * 6, attempts
     assert plugin.running()
+
+
+def test_open_dashboard_streams_do_not_hold_up_a_shutdown(hub: HubProcess) -> None:
+    """A tab left open on a plugin or job page must not keep the hub from stopping: the
+    event streams end as soon as the server starts to shut down."""
+    plugin_id, _ = hub.create_plugin()
+    (job,) = hub.submit(plugin_id, [{"config": {}}])  # queued: its stream stays open
+    client = httpx.Client(base_url=hub.url, timeout=30)
+    page = client.get("/signin").text
+    token = page.split('name="csrf-token" content="')[1].split('"')[0]
+    signed_in = client.post(
+        "/signin", data={"email": "owner@acme.test", "password": "pw-12345678", "csrf_token": token}
+    )
+    assert signed_in.status_code == 303
+    opened = threading.Event()
+    ended: list[float] = []
+
+    def follow(path: str) -> None:
+        with client.stream("GET", path) as stream:
+            for _ in stream.iter_lines():
+                opened.set()
+        ended.append(time.monotonic())
+
+    readers = [
+        threading.Thread(target=follow, args=(path,), daemon=True)
+        for path in (
+            "/events/plugins",
+            f"/jobs/{job['id']}/events",
+            f"/jobs/events?ids={job['id']}",
+        )
+    ]
+    for reader in readers:
+        reader.start()
+    assert opened.wait(10)
+    time.sleep(0.3)  # all three are open
+    stopping = time.monotonic()
+    assert hub.stop(signal.SIGTERM, timeout=15) in (0, -signal.SIGTERM)
+    took = time.monotonic() - stopping
+    for reader in readers:
+        reader.join(5)
+    assert len(ended) == 3
+    assert took < 5, f"the hub took {took:.1f}s to stop with dashboard streams open"
+    client.close()
