@@ -33,6 +33,7 @@ from hub.services.errors import (
 )
 from hub.services.throttle import FailureThrottle
 from hub.store import ApiKey, Organization, Store, User, WebSession, utcnow
+from hub.store.models import MAX_EMAIL_LENGTH
 
 ROLES = ("owner", "admin", "member")
 MIN_PASSWORD_LENGTH = 8
@@ -239,6 +240,8 @@ class AccountService:
         refused before any check; an unknown email costs as much as a wrong password, so
         the time taken does not tell which emails exist."""
         email = email.strip().lower()
+        if len(email) > MAX_EMAIL_LENGTH:  # no account has one; not worth remembering
+            raise Unauthenticated("wrong email or password")
         wait = self._sign_in_failures.retry_after(email)
         if wait > 0:
             minutes = math.ceil(wait / 60)
@@ -246,12 +249,14 @@ class AccountService:
                 f"too many failed sign-ins for this email; try again in {minutes} "
                 f"minute{'s' if minutes != 1 else ''}"
             )
+        # Counted as a failure before the first await, so that guesses sent in parallel
+        # cannot all pass the check above; a right password clears it below.
+        self._sign_in_failures.failed(email)
         async with self._store.read() as session:
             user = await session.scalar(select(User).where(User.email == email))
         # scrypt takes tens of ms by design: off the event loop, which serves the plugins.
         matched = await asyncio.to_thread(_password_matches, password, user)
         if user is None or not matched:
-            self._sign_in_failures.failed(email)
             raise Unauthenticated("wrong email or password")
         self._sign_in_failures.succeeded(email)
         return Principal(user.id, user.organization_id, user.role)
@@ -284,6 +289,8 @@ def _new_user_problem(email: str, password: str, role: str) -> str | None:
     address = email.strip()
     if "@" not in address or any(c.isspace() for c in address):
         return f"{address or 'an empty email'} is not an email address"
+    if len(address) > MAX_EMAIL_LENGTH:
+        return f"an email address has at most {MAX_EMAIL_LENGTH} characters"
     if len(password) < MIN_PASSWORD_LENGTH:
         return f"password must be at least {MIN_PASSWORD_LENGTH} characters"
     return None

@@ -13,7 +13,11 @@ from collections import deque
 from collections.abc import Callable
 
 SWEEP_AT = 10_000
-"""How many keys the table holds before a new failure sweeps out the aged ones."""
+"""How many keys the table holds before a new failure first sweeps out the aged ones; the
+next sweep waits until the table has doubled again, so sweeping costs O(1) per failure."""
+MAX_KEYS = 100_000
+"""A hard bound: past it the keys that failed first are forgotten. Flooding the table with
+fresh emails can thus clear one account's count; that costs the flooder 100,000 requests."""
 
 
 class FailureThrottle:
@@ -24,6 +28,7 @@ class FailureThrottle:
         self._window = window
         self._clock = clock
         self._failures: dict[str, deque[float]] = {}
+        self._sweep_at = SWEEP_AT
 
     def retry_after(self, key: str) -> float:
         """Seconds until `key` may try again; 0 when it may now."""
@@ -35,7 +40,7 @@ class FailureThrottle:
     def failed(self, key: str) -> None:
         failures = self._recent(key)
         if failures is None:
-            if len(self._failures) >= SWEEP_AT:
+            if len(self._failures) >= self._sweep_at:
                 self._sweep()
             failures = self._failures[key] = deque()
         failures.append(self._clock())
@@ -58,6 +63,11 @@ class FailureThrottle:
         return failures
 
     def _sweep(self) -> None:
-        """Forget every key whose failures all aged out (many emails tried once each)."""
+        """Forget every key whose failures all aged out (many emails tried once each), and
+        past `MAX_KEYS` the oldest keys (a dict keeps insertion order)."""
         for key in list(self._failures):
             self._recent(key)
+        excess = len(self._failures) - (MAX_KEYS - 1)
+        for key in list(self._failures)[: max(0, excess)]:
+            del self._failures[key]
+        self._sweep_at = min(MAX_KEYS, max(SWEEP_AT, 2 * len(self._failures)))

@@ -10,6 +10,8 @@ Reads run concurrently beside the writer thanks to WAL.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -43,10 +45,12 @@ class Store:
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
 
     async def create_schema(self) -> None:
-        """Create or upgrade the tables (hub.store.migrations)."""
+        """Create or upgrade the tables (hub.store.migrations). As a writer from the start
+        (BEGIN IMMEDIATE on SQLite): a second process starting at the same moment (the CLI
+        beside `serve`) waits for the first instead of failing on a stale read snapshot."""
         from hub.store.migrations import migrate  # imports Alembic only when starting up
 
-        async with self.engine.begin() as conn:
+        async with self.engine.execution_options(hub_write=True).begin() as conn:
             await conn.run_sync(migrate)
 
     async def close(self) -> None:
@@ -69,6 +73,21 @@ class Store:
             yield session
 
 
+def _enter_wal(cursor: Any) -> None:
+    """PRAGMA journal_mode=WAL, waiting out another process that is opening the same file:
+    setting up the WAL index can answer "locked" at once, past the busy timeout's reach.
+    Runs in the driver's thread at connect, so sleeping blocks no event loop."""
+    deadline = time.monotonic() + _SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def _configure_sqlite(engine: AsyncEngine, synchronous: str) -> None:
     sync_engine = engine.sync_engine
 
@@ -77,9 +96,10 @@ def _configure_sqlite(engine: AsyncEngine, synchronous: str) -> None:
         # Take transaction control from the driver so BEGIN IMMEDIATE below is ours.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA synchronous={synchronous}")
+        # The timeout first: switching a new file to WAL takes a lock another process may hold.
         cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
+        _enter_wal(cursor)
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 

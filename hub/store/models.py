@@ -21,6 +21,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from hub.security import new_id
 
+MAX_EMAIL_LENGTH = 320
+"""The longest email address (RFC 5321: 64 for the local part, @, 255 for the domain)."""
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -60,7 +63,7 @@ class User(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)
-    email: Mapped[str] = mapped_column(String(320), unique=True)
+    email: Mapped[str] = mapped_column(String(MAX_EMAIL_LENGTH), unique=True)
     password_hash: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(20), default="member")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
