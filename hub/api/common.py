@@ -1,11 +1,13 @@
-"""What every API route needs: the caller, the request body, paging."""
+"""What every API route needs: the caller, the request body (capped), paging."""
 
 from __future__ import annotations
 
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
+from starlette.types import Message
 
 from hub.runtime import Hub
 from hub.services.accounts import Principal
@@ -25,6 +27,26 @@ async def caller(request: Request) -> Principal:
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("send an API key as 'Authorization: Bearer <api_key>'")
     return await hub_of(request).accounts.authenticate_api_key(token.strip())
+
+
+def capped_request(request: Request, max_bytes: int) -> Request:
+    """The request with its body refused (413) past `max_bytes`, declared or not."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise HTTPException(413, f"request body too large; the limit is {max_bytes} bytes")
+    receive = request.receive
+    received = 0
+
+    async def capped_receive() -> Message:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > max_bytes:
+                raise HTTPException(413, f"request body too large; the limit is {max_bytes} bytes")
+        return message
+
+    return Request(request.scope, capped_receive)
 
 
 async def json_body(request: Request, model: type[Model]) -> Model:

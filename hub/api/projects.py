@@ -13,14 +13,12 @@ from typing import Any
 from urllib.parse import quote
 
 from starlette.datastructures import UploadFile
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
-from starlette.types import Message
 
 from ango_plugins_sdk.protocol.workspace import AnnotationSet, ExportedTask
-from hub.api.common import caller, hub_of, json_body, page_args
+from hub.api.common import caller, capped_request, hub_of, json_body, page_args
 from hub.services.accounts import Principal
 from hub.services.errors import Invalid
 from hub.services.rendering import render_markdown
@@ -333,26 +331,6 @@ def _single_param(request: Request, name: str) -> str | None:
     if values and len(values) > 1:
         raise Invalid(f"give at most one {name}")
     return values[0] if values else None
-
-
-def capped_request(request: Request, max_bytes: int) -> Request:
-    """The request with its body refused (413) past `max_bytes`, declared or not."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
-        raise HTTPException(413, f"request body too large; the limit is {max_bytes} bytes")
-    receive = request.receive
-    received = 0
-
-    async def capped_receive() -> Message:
-        nonlocal received
-        message = await receive()
-        if message["type"] == "http.request":
-            received += len(message.get("body", b""))
-            if received > max_bytes:
-                raise HTTPException(413, f"request body too large; the limit is {max_bytes} bytes")
-        return message
-
-    return Request(request.scope, capped_receive)
 
 
 routes = [

@@ -24,8 +24,8 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
+from hub.api.common import capped_request
 from hub.api.errors import status_of
-from hub.api.projects import capped_request
 from hub.runtime import Hub
 from hub.services.errors import ServiceError
 from hub.services.rendering import render_markdown
@@ -112,6 +112,14 @@ SECURITY_HEADERS = {
 }
 
 
+def render_once(request: Request, template: str, **context: Any) -> Response:
+    """A page showing a secret (plugin secret, API key) this one time: never cached, never
+    kept in the browser's history."""
+    response = render(request, template, **context)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 def _with_anon_cookie(request: Request, response: Response) -> Response:
     new_anon = getattr(request.state, "new_anon", None)
     if new_anon:
@@ -140,6 +148,10 @@ def error_message(exc: Exception) -> str:
         return exc.message
     return str(exc)
 
+
+FORM_ERRORS = (ServiceError, ValidationError)
+"""What a form handler shows on the form itself (with what was typed) rather than as an
+error page."""
 
 Handler = Callable[[Request, SignedIn], Awaitable[Response]]
 AnonHandler = Callable[[Request], Awaitable[Response]]
@@ -196,7 +208,7 @@ async def _guarded(
             if not await _csrf_ok(request, header_only=csrf_header_only):
                 return _refused(request)
         return await call(request)
-    except (ServiceError, ValidationError) as exc:
+    except FORM_ERRORS as exc:
         status = status_of(exc) if isinstance(exc, ServiceError) else 422
         return render(
             request,

@@ -5,17 +5,25 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pydantic import ValidationError
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
 from ango_plugins_sdk.protocol import JobType
-from hub.services.errors import Invalid, NotFound, ServiceError
+from hub.services.errors import Invalid, NotFound
 from hub.services.plugins import PluginCreate, PluginUpdate
 from hub.services.sessions import SignedIn
 from hub.store import Plugin
-from hub.web.pages import error_message, form_text, hub_of, page, redirect, render
+from hub.web.pages import (
+    FORM_ERRORS,
+    error_message,
+    form_text,
+    hub_of,
+    page,
+    redirect,
+    render,
+    render_once,
+)
 
 TYPE_LABELS = {
     JobType.EXPORT: "Export",
@@ -134,7 +142,7 @@ async def create_plugin(request: Request, me: SignedIn) -> Response:
     try:
         spec = PluginCreate.model_validate({**_fields(form), "type": form_text(form, "type")})
         plugin, secret = await hub_of(request).plugins.create(me.principal.organization_id, spec)
-    except (ServiceError, ValidationError) as exc:
+    except FORM_ERRORS as exc:
         return _form_page(
             request, plugin=None, form=form, error=error_message(exc), status_code=422
         )
@@ -142,7 +150,7 @@ async def create_plugin(request: Request, me: SignedIn) -> Response:
 
 
 def secret_page(request: Request, plugin: Plugin, secret: str, *, created: bool) -> Response:
-    response = render(
+    return render_once(
         request,
         "plugins/secret.html",
         section="plugins",
@@ -151,9 +159,6 @@ def secret_page(request: Request, plugin: Plugin, secret: str, *, created: bool)
         created=created,
         hub_url=str(request.base_url).rstrip("/"),
     )
-    # The secret is in this page only: never cache it, never keep it in history.
-    response.headers["Cache-Control"] = "no-store"
-    return response
 
 
 async def show_plugin(request: Request, me: SignedIn) -> Response:
@@ -195,7 +200,7 @@ async def update_plugin(request: Request, me: SignedIn) -> Response:
     try:
         change = PluginUpdate.model_validate(_fields(form))
         await hub.plugins.update(me.principal.organization_id, plugin_id, change)
-    except (ServiceError, ValidationError) as exc:
+    except FORM_ERRORS as exc:
         return _form_page(
             request, plugin=plugin, form=form, error=error_message(exc), status_code=422
         )

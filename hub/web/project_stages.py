@@ -7,18 +7,17 @@ import json
 from typing import Any
 from urllib.parse import urlencode
 
-from pydantic import ValidationError
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
 from ango_plugins_sdk.protocol import JobType
-from hub.services.errors import Invalid, ServiceError
+from hub.services.errors import Invalid
 from hub.services.sessions import SignedIn
 from hub.services.workflow import StageBinding
 from hub.services.workspace import ProjectDetails
 from hub.store.workspace import DEFAULT_STAGES, PluginStage
-from hub.web.pages import error_message, form_text, hub_of, page, redirect, render
+from hub.web.pages import FORM_ERRORS, error_message, form_text, hub_of, page, redirect, render
 from hub.web.plugins import json_field
 
 
@@ -129,7 +128,7 @@ async def bind_stage(request: Request, me: SignedIn) -> Response:
             }
         )
         await hub.workflow.bind(me.principal, project.id, form_text(form, "stage"), spec)
-    except (ServiceError, ValidationError) as exc:
+    except FORM_ERRORS as exc:
         return await _stages_page(request, me, form=form, error=error_message(exc), status_code=422)
     return redirect(f"/projects/{project.id}/stages")
 

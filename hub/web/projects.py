@@ -9,20 +9,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import ValidationError
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
 from ango_plugins_sdk.protocol.workspace import Tool
 from hub.api.projects import export_response
-from hub.services.errors import ServiceError
 from hub.services.sessions import SignedIn
 from hub.services.workspace import ProjectCreate
 from hub.storage.base import content_disposition
 from hub.store.workspace import DEFAULT_STAGES
 from hub.web import project_assets, project_stages, tasks
-from hub.web.pages import error_message, form_text, hub_of, page, redirect, render
+from hub.web.pages import FORM_ERRORS, error_message, form_text, hub_of, page, redirect, render
 
 TOOL_LABELS = {
     Tool.BBOX: "Box",
@@ -106,7 +104,7 @@ async def create_project(request: Request, me: SignedIn) -> Response:
     try:
         spec = ProjectCreate.model_validate(_spec(form))
         project = await hub_of(request).workspace.create_project(me.principal, spec)
-    except (ServiceError, ValidationError) as exc:
+    except FORM_ERRORS as exc:
         return _form_page(request, form=form, error=error_message(exc), status_code=422)
     return redirect(f"/projects/{project.id}")
 

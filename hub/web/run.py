@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 
-from pydantic import ValidationError
 from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
@@ -25,7 +24,7 @@ from hub.services.errors import NotFound, ServiceError
 from hub.services.files import MAX_FILE_SIZE
 from hub.services.sessions import SignedIn
 from hub.web import run_live, run_presets
-from hub.web.pages import error_message, form_text, hub_of, page, redirect
+from hub.web.pages import FORM_ERRORS, error_message, form_text, hub_of, page, redirect
 from hub.web.run_forms import initial_values, job_request, posted_values
 from hub.web.run_page import render_run_form
 
@@ -67,7 +66,7 @@ async def submit_run(request: Request, me: SignedIn) -> Response:
             return await render_run_form(request, me, plugin, values)
         job = job_request(plugin, form, csv_file_id=values.csv_file_id)
         (submitted,) = await hub.job_service.submit(me.principal, plugin.id, [job], now=time.time())
-    except (ServiceError, ValidationError) as exc:
+    except FORM_ERRORS as exc:
         status = status_of(exc) if isinstance(exc, ServiceError) else 422
         return await render_run_form(
             request, me, plugin, values, error=error_message(exc), status_code=status

@@ -24,7 +24,7 @@ from hub.services.jobs import JobRequest
 from hub.services.markdown_preview import preview
 from hub.services.sessions import SignedIn
 from hub.store import Plugin
-from hub.web.pages import error_message, hub_of, page
+from hub.web.pages import FORM_ERRORS, error_message, hub_of, page
 
 _STATE_FIELDS = ("id", "status", "operation", "progress", "result", "error")
 
@@ -77,7 +77,7 @@ async def list_folder(request: Request, me: SignedIn) -> Response:
             input={**page_input, "page_size": asked.page_size},
         )
         (job,) = await hub.job_service.submit(me.principal, plugin.id, [listing], now=time.time())
-    except (ServiceError, ValidationError) as exc:
+    except FORM_ERRORS as exc:
         return _json_error(exc)
     return JSONResponse(
         {"job_id": job.id, "state_url": f"/jobs/{job.id}/state", "job_url": f"/jobs/{job.id}"},
@@ -123,7 +123,7 @@ async def preview_markdown(request: Request, me: SignedIn) -> Response:
         shown = await preview(
             hub_of(request).files, me.principal, asked.template, asked.csv_file_id
         )
-    except (ServiceError, ValidationError) as exc:
+    except FORM_ERRORS as exc:
         return _json_error(exc)
     return JSONResponse({"html": shown.html, "columns": shown.columns, "missing": shown.missing})
 

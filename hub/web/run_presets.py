@@ -3,7 +3,6 @@ deleting one from the plugin's page."""
 
 from __future__ import annotations
 
-from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -11,7 +10,7 @@ from hub.api.errors import status_of
 from hub.services.errors import ServiceError
 from hub.services.files import MAX_FILE_SIZE
 from hub.services.sessions import SignedIn
-from hub.web.pages import error_message, form_text, hub_of, page, redirect
+from hub.web.pages import FORM_ERRORS, error_message, form_text, hub_of, page, redirect
 from hub.web.plugins import json_field
 from hub.web.run_forms import posted_values
 from hub.web.run_page import render_run_form, run_url
@@ -28,7 +27,7 @@ async def save_preset(request: Request, me: SignedIn) -> Response:
         preset = await hub.presets.save(
             me.principal, plugin.id, form_text(form, "preset_name"), config
         )
-    except (ServiceError, ValidationError) as exc:
+    except FORM_ERRORS as exc:
         status = status_of(exc) if isinstance(exc, ServiceError) else 422
         return await render_run_form(
             request,

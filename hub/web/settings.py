@@ -12,7 +12,7 @@ from hub.api.errors import status_of
 from hub.services.accounts import grantable_roles, may_manage
 from hub.services.errors import Conflict, Forbidden, Invalid, ServiceError
 from hub.services.sessions import SignedIn
-from hub.web.pages import error_message, form_text, hub_of, page, redirect, render
+from hub.web.pages import error_message, form_text, hub_of, page, redirect, render, render_once
 
 # Errors shown on the form that caused them; NotFound goes to the plain error page (404).
 _FORM_ERRORS = (Conflict, Forbidden, Invalid)
@@ -110,7 +110,7 @@ async def create_api_key(request: Request, me: SignedIn) -> Response:
         key = await hub_of(request).accounts.create_api_key(me.principal, name=name)
     except _FORM_ERRORS as exc:
         return await _api_keys_page(request, me, error=exc, name=name)
-    response = render(
+    return render_once(
         request,
         "settings/api_key_created.html",
         section="settings",
@@ -119,9 +119,6 @@ async def create_api_key(request: Request, me: SignedIn) -> Response:
         api_key=key,
         hub_url=str(request.base_url).rstrip("/"),
     )
-    # The key is in this page only: never cache it, never keep it in history.
-    response.headers["Cache-Control"] = "no-store"
-    return response
 
 
 async def revoke_api_key(request: Request, me: SignedIn) -> Response:
