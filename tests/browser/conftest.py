@@ -4,6 +4,10 @@ and real plugin processes.
 Playwright's own browser download is never used: the tests launch /usr/bin/chromium (or
 $CHROMIUM), which `scripts/check` installs from Debian when it is missing. Without it the
 tests skip with the reason, except in CI (CI=true), where a missing browser is a failure.
+
+Screenshots go to a scratch directory, so running the suite never changes tracked files;
+`UPDATE_SCREENSHOTS=1` writes them into docs/screenshots instead, to refresh the docs.
+Every test here is marked `e2e` and `browser` (tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,11 +24,14 @@ import pytest
 
 from tests.e2e.conftest import start_plugin  # noqa: F401 (fixture; takes this folder's hub)
 from tests.e2e.harness import REPO_ROOT, HubProcess
-
-pytestmark = pytest.mark.e2e
+from tests.timing import PATIENCE
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-SCREENSHOTS = REPO_ROOT / "docs" / "screenshots"
+SCREENSHOTS = (
+    REPO_ROOT / "docs" / "screenshots"
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1"
+    else Path(tempfile.gettempdir()) / "plugin-hub-screenshots"
+)
 EMAIL, PASSWORD = "owner@acme.test", "pw-12345678"
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
@@ -56,8 +64,10 @@ def browser() -> Iterator[Any]:
     loop in this thread while it runs, and the async tests that follow need the thread's
     loop to themselves."""
     executable = _chromium_or_skip()
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # expect() gives up after 5 s by default: a failure bound too tight for a loaded machine.
+    expect.set_options(timeout=PATIENCE * 1000)
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(
             executable_path=executable, headless=True, args=CHROMIUM_ARGS
@@ -113,8 +123,8 @@ def sign_in(tab: Any, email: str = EMAIL, password: str = PASSWORD) -> None:
 
 
 def screenshot(tab: Any, name: str) -> None:
-    """The page at desktop and at phone size, into docs/screenshots; at phone size nothing
-    may stick out sideways (the page would need horizontal scrolling to use)."""
+    """The page at desktop and at phone size, into SCREENSHOTS; at phone size nothing may
+    stick out sideways (the page would need horizontal scrolling to use)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     tab.set_viewport_size(DESKTOP)
     tab.screenshot(path=str(SCREENSHOTS / f"{name}-desktop.png"), full_page=True)

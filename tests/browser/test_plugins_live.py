@@ -3,7 +3,6 @@ light change without a reload."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -11,6 +10,7 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import create_plugin, screenshot
 from tests.e2e.harness import HubProcess, PluginProcess
+from tests.timing import PATIENCE
 
 
 def test_a_plugin_goes_live_and_offline_without_a_reload(
@@ -31,10 +31,8 @@ def test_a_plugin_goes_live_and_offline_without_a_reload(
     assert page.evaluate("window.pwned") is None
     page.evaluate("window.notReloaded = true")
 
-    started = time.monotonic()
     plugin = start_plugin("echo", plugin_id, secret)
-    expect(light).to_have_text("Live", timeout=10_000)
-    went_live = time.monotonic() - started
+    expect(light).to_have_text("Live", timeout=PATIENCE * 1000)
     expect(light).to_have_class("light live")
     screenshot(page, "plugins")
 
@@ -45,15 +43,11 @@ def test_a_plugin_goes_live_and_offline_without_a_reload(
     screenshot(page, "plugin-detail")
     page.evaluate("window.notReloaded = true")
 
-    stopped = time.monotonic()
     plugin.stop()  # kill -9: the socket drops, the hub notices at once
-    expect(page.locator(f"[data-live-plugin='{plugin_id}']")).to_have_text("Offline", timeout=5_000)
-    went_offline = time.monotonic() - stopped
+    expect(light).to_have_text("Offline", timeout=PATIENCE * 1000)  # this page's light too
     expect(processes).to_have_count(0)
+    # The page followed both changes by itself (how fast: bench/dashboard.py).
     assert page.evaluate("window.notReloaded") is True
-    # Start-up of a Python process dominates the first figure; the second is the page's own.
-    assert went_offline < 2.0, went_offline
-    assert went_live < 10.0, went_live
 
     # Rotating asks first: dismissed, nothing changes; accepted, a new secret is shown once.
     page.once("dialog", lambda dialog: dialog.dismiss())

@@ -8,7 +8,7 @@ import pytest
 
 from tests.e2e.harness import HubProcess, PluginProcess
 
-pytestmark = pytest.mark.e2e
+# Every test here is marked `e2e` by tests/conftest.py (a `pytestmark` in a conftest is ignored).
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from collections.abc import Callable
 import httpx
 
 from tests.e2e.harness import HubProcess, PluginProcess, wait_until
+from tests.timing import PATIENCE
 
 StartPlugin = Callable[..., PluginProcess]
 
@@ -19,10 +20,10 @@ def test_sigterm_tells_plugins_and_running_work_finishes_after_restart(
 ) -> None:
     plugin_id, secret = hub.create_plugin()
     plugin = start_plugin("behaviours", plugin_id, secret, PLUGIN_RECONNECT_MAX_DELAY=1)
-    wait_until(lambda: hub.is_live(plugin_id), timeout=5)
+    wait_until(lambda: hub.is_live(plugin_id), timeout=PATIENCE)
     # Four slots, one kept for interactive work: three batch jobs run, three wait.
     jobs = hub.submit(plugin_id, [{"config": {"mode": "work", "seconds": 2}} for _ in range(6)])
-    wait_until(lambda: len(hub.jobs(plugin_id, "running")) == 3, timeout=5)
+    wait_until(lambda: len(hub.jobs(plugin_id, "running")) == 3, timeout=PATIENCE)
 
     # uvicorn shuts down gracefully, then re-raises SIGTERM so the exit status says why.
     assert hub.stop(signal.SIGTERM, timeout=15) in (0, -signal.SIGTERM)
@@ -49,13 +50,13 @@ def test_open_dashboard_streams_do_not_hold_up_a_shutdown(hub: HubProcess) -> No
     )
     assert signed_in.status_code == 303
     opened = threading.Event()
-    ended: list[float] = []
+    ended: list[str] = []
 
     def follow(path: str) -> None:
         with client.stream("GET", path) as stream:
             for _ in stream.iter_lines():
                 opened.set()
-        ended.append(time.monotonic())
+        ended.append(path)
 
     readers = [
         threading.Thread(target=follow, args=(path,), daemon=True)
@@ -67,13 +68,13 @@ def test_open_dashboard_streams_do_not_hold_up_a_shutdown(hub: HubProcess) -> No
     ]
     for reader in readers:
         reader.start()
-    assert opened.wait(10)
+    assert opened.wait(PATIENCE)
     time.sleep(0.3)  # all three are open
-    stopping = time.monotonic()
-    assert hub.stop(signal.SIGTERM, timeout=15) in (0, -signal.SIGTERM)
-    took = time.monotonic() - stopping
+    assert hub.stop(signal.SIGTERM, timeout=PATIENCE) in (0, -signal.SIGTERM)
     for reader in readers:
-        reader.join(5)
+        reader.join(PATIENCE)
     assert len(ended) == 3
-    assert took < 5, f"the hub took {took:.1f}s to stop with dashboard streams open"
+    # Held-up streams would have been cut by uvicorn once its graceful-shutdown timeout ran
+    # out, with this line in the log; ended streams let it stop without.
+    assert "timeout graceful shutdown exceeded" not in hub.log()
     client.close()

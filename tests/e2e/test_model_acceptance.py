@@ -11,6 +11,7 @@ import pytest
 
 from tests.e2e.harness import REPO_ROOT, HubProcess, PluginProcess, wait_until
 from tests.e2e.test_export_markdown import iter_tasks, run_job
+from tests.timing import PATIENCE
 
 StartPlugin = Callable[..., PluginProcess]
 PHOTO = REPO_ROOT / "tests" / "fixtures" / "astronaut.jpg"
@@ -111,7 +112,7 @@ def test_a_batch_run_over_two_processes(
     plugin_id, secret = hub.create_plugin("haar-batch", "batch_model", class_names=["face", "eye"])
     start_plugin("examples/model/plugin.py", plugin_id, secret, MODEL_MODE="batch")
     start_plugin("examples/model/plugin.py", plugin_id, secret, MODEL_MODE="batch")
-    wait_until(lambda: len(hub.plugin(plugin_id)["connections"]) == 2, timeout=15)
+    wait_until(lambda: len(hub.plugin(plugin_id)["connections"]) == 2, timeout=PATIENCE)
     connections = {c["id"] for c in hub.plugin(plugin_id)["connections"]}
 
     submitted = hub.api(
@@ -210,8 +211,10 @@ def test_cancelling_a_batch_run_stops_its_remaining_chunks(
         json={"project_id": project["id"], "config": {"chunk_size": 10}, "input": {}},
     ).json()
     assert hub.api("POST", f"/jobs/{run['id']}/cancel").status_code == 202
-    wait_until(lambda: hub.job(run["id"])["status"] == "cancelled", timeout=5)
+    wait_until(lambda: hub.job(run["id"])["status"] == "cancelled", timeout=PATIENCE)
     chunks = [j for j in hub.jobs(plugin_id) if j["operation"] == "chunk"]
     assert len(chunks) == 4
-    wait_until(lambda: all(hub.job(c["id"])["status"] == "cancelled" for c in chunks), timeout=5)
+    wait_until(
+        lambda: all(hub.job(c["id"])["status"] == "cancelled" for c in chunks), timeout=PATIENCE
+    )
     assert hub.api("POST", f"/jobs/{run['id']}/retry").status_code == 409

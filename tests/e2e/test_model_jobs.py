@@ -12,6 +12,7 @@ import httpx
 
 from tests.e2e.harness import HubProcess, PluginProcess, wait_until
 from tests.e2e.test_export_markdown import iter_tasks, run_job
+from tests.timing import PATIENCE
 
 StartPlugin = Callable[..., PluginProcess]
 
@@ -210,7 +211,8 @@ def test_a_plugin_stage_prelabels_tasks_that_enter_it(
     moved = hub.api("PATCH", f"/tasks/{tasks[0]['id']}", json={"stage": "prelabel"})
     assert moved.status_code == 200, moved.text
     wait_until(
-        lambda: hub.api("GET", f"/tasks/{tasks[0]['id']}").json()["stage"] == "review", timeout=10
+        lambda: hub.api("GET", f"/tasks/{tasks[0]['id']}").json()["stage"] == "review",
+        timeout=PATIENCE,
     )
     task = hub.api("GET", f"/tasks/{tasks[0]['id']}").json()
     assert len(task["annotations"]["objects"]) == 2
@@ -229,7 +231,7 @@ def test_a_plugin_stage_prelabels_tasks_that_enter_it(
     )
     hub.api("PATCH", f"/tasks/{tasks[1]['id']}", json={"stage": "prelabel"})
     stuck = hub.api("GET", f"/tasks/{tasks[1]['id']}").json()
-    wait_until(lambda: hub.job(stuck["stage_job_id"])["status"] == "failed", timeout=10)
+    wait_until(lambda: hub.job(stuck["stage_job_id"])["status"] == "failed", timeout=PATIENCE)
     assert hub.api("GET", f"/tasks/{tasks[1]['id']}").json()["stage"] == "prelabel"
     assert "BBox" in hub.job(stuck["stage_job_id"])["error"]["message"]
 
@@ -245,7 +247,7 @@ def test_a_plugin_stage_prelabels_tasks_that_enter_it(
     assert rerun.json()["queued"] >= 1
     wait_until(
         lambda: all(hub.api("GET", f"/tasks/{t['id']}").json()["stage"] == "review" for t in tasks),
-        timeout=15,
+        timeout=PATIENCE,
     )
 
 

@@ -23,6 +23,7 @@ from hub import security as hub_security
 from hub.app import create_app
 from hub.runtime import Hub
 from hub.settings import Settings
+from tests.timing import PATIENCE
 
 T = TypeVar("T")
 
@@ -146,7 +147,9 @@ def connect(client: TestClient) -> Callable[..., WebSocketTestSession]:
     return _connect
 
 
-def wait_until(predicate: Callable[[], T | None], *, timeout: float = 5.0, what: str = "") -> T:
+def wait_until(
+    predicate: Callable[[], T | None], *, timeout: float = PATIENCE, what: str = ""
+) -> T:
     """Poll `predicate` until it returns something truthy, or fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:

@@ -36,6 +36,7 @@ from ango_plugins_sdk.protocol import (
     encode,
 )
 from ango_plugins_sdk.protocol import Job as JobMessage
+from tests.timing import PATIENCE
 
 HEARTBEAT_INTERVAL = 0.05
 """Seconds between heartbeats, as the fake hub's `welcome` says."""
@@ -43,7 +44,7 @@ FAST_BACKOFF = Backoff(initial=0.01, maximum=0.05)
 HUB_URL = "http://hub.test"
 PLUGIN_ID = "plugin-1"
 SECRET = "s3cret-do-not-leak"
-DEFAULT_TIMEOUT = 2.0
+DEFAULT_TIMEOUT = PATIENCE
 """Seconds any single wait may take before the test fails."""
 
 M = TypeVar("M", bound=Message)

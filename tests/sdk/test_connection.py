@@ -9,7 +9,6 @@ import logging
 import os
 import random
 import socket
-import statistics
 import threading
 import time
 from collections.abc import Callable
@@ -43,6 +42,7 @@ from tests.sdk.fakehub import (
     job,
     serving,
 )
+from tests.timing import PATIENCE
 
 
 def echo(job: CustomJob[Any]) -> dict[str, Any]:
@@ -113,28 +113,32 @@ async def test_heartbeats_arrive_at_about_the_interval() -> None:
         if m.type == "heartbeat"
     ]
     gaps = [b - a for a, b in itertools.pairwise(times)]
-    assert min(gaps) >= HEARTBEAT_INTERVAL * 0.8, gaps  # never faster than asked
-    assert statistics.median(gaps) <= HEARTBEAT_INTERVAL * 2, gaps  # and not much slower
+    # Never faster than asked (how much slower is a loaded machine's business).
+    assert min(gaps) >= HEARTBEAT_INTERVAL * 0.8, gaps
     assert all(hb.jobs == [] for hb in heartbeats(channel))
 
 
 async def test_heartbeats_keep_flowing_while_a_sync_callback_blocks() -> None:
-    def slow(job: CustomJob[Any]) -> str:
-        time.sleep(0.5)  # a CPU-bound or blocking callback
+    release = threading.Event()
+
+    def blocking(job: CustomJob[Any]) -> str:
+        release.wait(PATIENCE)  # blocks its thread until the test has seen the heartbeats
         return "done"
 
+    def running() -> list[Heartbeat]:
+        return [m for m in heartbeats(channel) if m.jobs]
+
     hub = FakeHub()
-    async with serving(custom_plugin(slow), hub):
+    async with serving(custom_plugin(blocking), hub):
         channel = await hub.session(0)
         channel.push(job("slow"))
+        try:
+            # A loop blocked by the callback would send none while it runs.
+            await eventually(lambda: len(running()) >= 3, what="heartbeats during the job")
+        finally:
+            release.set()
         await channel.wait_for(Result, job_id="slow")
-    types = [m.type for m in channel.received]
-    during = types[types.index("accepted") : types.index("result")]
-    # 0.5 s at a 0.05 s interval is ~10 heartbeats; a blocked loop would send none.
-    assert during.count("heartbeat") >= 5, types
-    running = [m for m in channel.received if isinstance(m, Heartbeat) and m.jobs]
-    assert running
-    assert running[0].jobs == [JobRef(job_id="slow", attempt=1)]
+    assert running()[0].jobs == [JobRef(job_id="slow", attempt=1)]
 
 
 # --- reconnecting ---------------------------------------------------------------------
@@ -167,8 +171,8 @@ async def test_reconnect_waits_for_the_backoff_delay() -> None:
         dropped = time.monotonic()
         first.hang_up(1006)
         await hub.session(1)
-    waited = hub.connect_times[1] - dropped
-    assert 0.15 <= waited < 0.6, waited
+    # Not before the delay (how long after is a loaded machine's business).
+    assert hub.connect_times[1] - dropped >= 0.15
 
 
 async def test_reconnects_after_the_hub_is_unreachable_for_a_while() -> None:
@@ -248,29 +252,27 @@ async def test_stop_ends_serve_and_closes_with_1000() -> None:
 
 
 async def test_stop_while_the_hub_is_unreachable_ends_serve() -> None:
+    backoff = RecordingBackoff(fixed=3600)  # a stop that waited for the retry would hang
     hub = FakeHub()
     hub.fail_next(1000)
-    async with serving(custom_plugin(echo), hub) as served:
-        await eventually(lambda: hub.connects >= 3, what="a few dials")
-        started = time.monotonic()
-        await served.stopped(timeout=1.0)
-    assert time.monotonic() - started < 0.5
+    async with serving(custom_plugin(echo), hub, backoff=backoff) as served:
+        await eventually(lambda: backoff.attempts, what="a failed dial and its retry delay")
+        await served.stopped()
+    assert hub.connects == 1
     assert hub.channels == []
 
 
 async def test_stop_during_a_stalled_handshake_ends_serve_promptly(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(_connection, "WELCOME_TIMEOUT", 0.8)
+    # A stop that waited for the welcome to time out would hang.
+    monkeypatch.setattr(_connection, "WELCOME_TIMEOUT", 3600)
     hub = FakeHub()
     hub.first_frame_next(None)  # the upgrade succeeds, then the hub says nothing
     async with serving(custom_plugin(echo), hub) as served:
         await hub.channel(0)
-        started = time.monotonic()
-        served.stop.set()
-        await served.finished()
-        elapsed = time.monotonic() - started
-    assert elapsed < 0.5, f"serve took {elapsed:.2f}s to honour stop"
+        await served.stopped()
+    assert hub.connects == 1
 
 
 # --- bad handshakes and bad frames ----------------------------------------------------

@@ -33,6 +33,7 @@ from tests.sdk.fakehub import (
     job,
     serving,
 )
+from tests.timing import PATIENCE
 
 
 async def no_later_message(channel: FakeChannel, *, heartbeats: int = 2) -> None:
@@ -292,9 +293,13 @@ async def test_logs_of_an_async_callback_arrive_before_the_outcome() -> None:
 
 
 async def test_progress_is_throttled_and_ends_on_the_last_value() -> None:
+    took: list[float] = []
+
     def busy(job: CustomJob[Any]) -> str:
+        started = time.monotonic()
         for i in range(1, 101):
             job.progress(i, 100, f"item {i}")
+        took.append(time.monotonic() - started)
         return "done"
 
     hub = FakeHub()
@@ -303,7 +308,9 @@ async def test_progress_is_throttled_and_ends_on_the_last_value() -> None:
         channel.push(job("busy"))
         await channel.wait_for(Result, job_id="busy")
     updates = channel.of_type(Progress)
-    assert 1 <= len(updates) <= 5, [u.current for u in updates]
+    # Far fewer than the 100 calls: one per flush interval the loop took (a loaded machine
+    # takes longer, and may send more), plus the final one.
+    assert 1 <= len(updates) <= took[0] / _runner.FLUSH_INTERVAL + 2, [u.current for u in updates]
     last = updates[-1]
     assert (last.current, last.total, last.message) == (100, 100, "item 100")
     types = channel.types_for("busy")
@@ -311,14 +318,14 @@ async def test_progress_is_throttled_and_ends_on_the_last_value() -> None:
 
 
 async def test_progress_spread_over_time_is_sent_a_few_times_a_second() -> None:
-    elapsed: list[float] = []
+    took: list[float] = []
 
     def paced(job: CustomJob[Any]) -> str:
         started = time.monotonic()
         for i in range(1, 61):
             job.progress(i)
             time.sleep(0.003)
-        elapsed.append(time.monotonic() - started)
+        took.append(time.monotonic() - started)
         return "done"
 
     hub = FakeHub()
@@ -328,7 +335,7 @@ async def test_progress_spread_over_time_is_sent_a_few_times_a_second() -> None:
         await channel.wait_for(Result, job_id="paced")
     updates = [u.current for u in channel.of_type(Progress)]
     # One update per flush interval, plus the final one: not one per call.
-    assert 1 <= len(updates) <= elapsed[0] / _runner.FLUSH_INTERVAL + 2, updates
+    assert 1 <= len(updates) <= took[0] / _runner.FLUSH_INTERVAL + 2, updates
     assert updates == sorted(updates)
     assert updates[-1] == 60
 
@@ -462,7 +469,7 @@ async def test_cancel_sets_the_flag_of_a_sync_callback() -> None:
     observed: list[bool] = []
 
     def patient(job: CustomJob[Any]) -> str:
-        observed.append(job.wait_cancelled(2.0))
+        observed.append(job.wait_cancelled(PATIENCE))
         observed.append(job.cancelled)
         return "stopped early"
 
@@ -472,7 +479,7 @@ async def test_cancel_sets_the_flag_of_a_sync_callback() -> None:
         channel.push(job("c"))
         await channel.wait_for(Accepted, job_id="c")
         channel.push(Cancel(job_id="c", attempt=1, grace_s=5, reason="user"))
-        failed = await channel.wait_for(Failed, job_id="c", timeout=1.0)
+        failed = await channel.wait_for(Failed, job_id="c")
     assert observed == [True, True]
     assert failed.error.kind == "Cancelled"
     assert not channel.of_type(Result)
@@ -484,7 +491,7 @@ async def test_cancel_cancels_an_async_callback() -> None:
     async def sleeper(job: CustomJob[Any]) -> str:
         events.append("started")
         try:
-            await asyncio.sleep(5)
+            await asyncio.sleep(3600)  # only a cancel ends it
         except asyncio.CancelledError:
             events.append(f"cancelled, flag={job.cancelled}")
             raise
@@ -496,7 +503,7 @@ async def test_cancel_cancels_an_async_callback() -> None:
         channel.push(job("a"))
         await eventually(lambda: events == ["started"], what="the callback to start")
         channel.push(Cancel(job_id="a", attempt=1, grace_s=0))
-        failed = await channel.wait_for(Failed, job_id="a", timeout=1.0)
+        failed = await channel.wait_for(Failed, job_id="a")
     assert events == ["started", "cancelled, flag=True"]
     assert failed.error.kind == "Cancelled"
 
@@ -669,12 +676,13 @@ async def test_a_duplicate_job_for_a_held_attempt_is_ignored() -> None:
 async def test_stop_releases_a_job_still_running_after_the_grace(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(_runner, "SHUTDOWN_GRACE", 0.1)
+    # Long enough that the job pushed below arrives while stopping, however loaded the machine.
+    monkeypatch.setattr(_runner, "SHUTDOWN_GRACE", 1.0)
     seen: list[CustomJob[Any]] = []
 
     def stubborn(job: CustomJob[Any]) -> str:
         seen.append(job)
-        job.wait_cancelled(2.0)
+        job.wait_cancelled(PATIENCE)
         return "too late"
 
     hub = FakeHub()
@@ -683,7 +691,7 @@ async def test_stop_releases_a_job_still_running_after_the_grace(
         channel.push(job("long"))
         await channel.wait_for(Accepted, job_id="long")
         served.stop.set()
-        await asyncio.sleep(0.02)  # shutdown has begun: the grace period is 0.1 s
+        await asyncio.sleep(0.02)  # shutdown has begun: the grace period is 1 s
         channel.push(job("new"))  # no new work is taken while stopping
         await served.finished()
     long_release = await channel.wait_for(Release, job_id="long", timeout=0)
@@ -699,7 +707,7 @@ async def test_stop_releases_a_job_still_running_after_the_grace(
 
 
 async def test_stop_lets_a_job_finish_within_the_grace(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_runner, "SHUTDOWN_GRACE", 1.0)
+    monkeypatch.setattr(_runner, "SHUTDOWN_GRACE", PATIENCE)
 
     def quick(job: CustomJob[Any]) -> str:
         time.sleep(0.1)

@@ -16,6 +16,7 @@ from hub.services.accounts import Principal
 from hub.web import events
 from tests.hub.conftest import Owner, TestClient, connect, wait_until  # noqa: F401 (connect)
 from tests.hub.test_gateway import say_hello
+from tests.timing import PATIENCE
 from tests.web.conftest import WebUser
 
 pytestmark = pytest.mark.timeout(30)
@@ -38,6 +39,11 @@ def _finished_job(client: TestClient, owner: Owner, user: WebUser, plugin_id: st
 # --- cross-organization ----------------------------------------------------------------------
 
 
+# The raw client below sends no heartbeats: with the suite's 0.2 s interval the hub would close
+# it after half a second, and on a loaded machine the stream could be read after that, when
+# there is nothing left to leak. A long interval keeps it live for the whole test (the lease,
+# 30 s by default, must stay longer than the interval).
+@pytest.mark.parametrize("settings_overrides", [{"heartbeat_interval": PATIENCE / 2}])
 def test_plugin_events_do_not_show_another_organizations_processes(
     client: TestClient,
     hub: Hub,
@@ -62,6 +68,7 @@ def test_plugin_events_do_not_show_another_organizations_processes(
         # shows them; the REST API never does).
         assert "acme-build-07.corp.internal" not in stream.text
         assert "31337" not in stream.text
+        assert hub.live.is_live(plugin["id"])  # it was there to leak while the stream ran
 
 
 # --- crashes on odd input --------------------------------------------------------------------
