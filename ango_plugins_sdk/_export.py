@@ -24,11 +24,21 @@ class ExportResult:
 
     `file` may be bytes, a binary file object (closed once it is uploaded), a path (left
     where it is), or an iterator of byte chunks.
+
+    Where a file object is read from: an in-memory buffer (`io.BytesIO`, as in Ango's
+    `(filename, BytesIO)`) is sent whole, from its start, whatever its position, as Ango's
+    SDK does; any other file object (an open file, a temporary file) is read from its current
+    position to its end, so a file the author positioned on purpose is respected, and a file
+    written and not rewound (`seek(0)`) sends nothing.
+
+    An export of 0 bytes fails the job ("the export file is empty") unless `allow_empty` is
+    True: an empty file is far more often a bug than the answer.
     """
 
     file: FileLike
     filename: str
     content_type: str = "application/octet-stream"
+    allow_empty: bool = False
 
 
 class _DataJob(BaseJob[ConfigT]):
@@ -76,6 +86,7 @@ class ExportJob(_DataJob[ConfigT]):
                 "filename": result.filename,
                 "size": answer.get("size", size),
                 "content_type": result.content_type,
+                "allow_empty": result.allow_empty,
             }
         }
 
@@ -111,6 +122,10 @@ class _sized:
         if hasattr(file, "read"):
             handle = file  # type: ignore[assignment]
             self._closers.append(handle)  # the export is done with it once uploaded
+            if isinstance(handle, io.BytesIO):
+                # A buffer is its whole content, as in Ango's SDK: one just written is left
+                # at its end, and would otherwise send nothing.
+                handle.seek(0)
             size: int | None
             # Only a plain file's size on disk is what read() returns: a wrapper such as
             # gzip.open() has the compressed file's descriptor.

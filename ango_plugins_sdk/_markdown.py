@@ -17,6 +17,9 @@ if TYPE_CHECKING:
     import pandas
 
 DOCUMENTS_PER_REQUEST = 500
+BYTES_PER_REQUEST = 8 * 1024 * 1024
+"""A request carries at most this much markdown (or one document, whatever its size): the
+hub caps the body of a documents request at 32 MiB, and a document may be 4 MB of UTF-8."""
 
 
 class MarkdownDocument(BaseModel):
@@ -68,6 +71,7 @@ class MarkdownJob(_DataJob[ConfigT]):
             )
         totals = {"documents": 0, "created": 0, "skipped": 0}
         batch: list[dict[str, Any]] = []
+        batch_bytes = 0
         for index, document in enumerate(value):
             if not isinstance(document, MarkdownDocument):
                 if not isinstance(document, dict):
@@ -76,10 +80,15 @@ class MarkdownJob(_DataJob[ConfigT]):
                         f"got {type(document).__name__}"
                     )
                 document = MarkdownDocument.model_validate(document)
+            size = len(document.markdown.encode("utf-8", "surrogatepass"))
+            if batch and batch_bytes + size > BYTES_PER_REQUEST:
+                self._send(batch, totals)
+                batch, batch_bytes = [], 0
             batch.append(document.model_dump(exclude_none=True))
+            batch_bytes += size
             if len(batch) >= DOCUMENTS_PER_REQUEST:
                 self._send(batch, totals)
-                batch = []
+                batch, batch_bytes = [], 0
         if batch:
             self._send(batch, totals)
         return totals

@@ -508,11 +508,23 @@ def _export_result(job: ActiveJob, output: Any) -> dict[str, Any]:
         raise InvalidOutput("the artifact is not this attempt's upload")
     filename = re.sub(r"[\x00-\x1f/\\]", "_", str(artifact.get("filename") or "export"))[:255]
     size = artifact.get("size")
+    # Without its size an empty file could not be told from a full one.
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise InvalidOutput("an export artifact needs its 'size' in bytes")
+    allow_empty = artifact.get("allow_empty", False)
+    if not isinstance(allow_empty, bool):
+        raise InvalidOutput("an export artifact's 'allow_empty' must be true or false")
+    if size == 0 and not allow_empty:
+        raise InvalidOutput(
+            "the export file is empty (0 bytes). A file object is read from its current "
+            "position: rewind it with seek(0) before returning it; if an empty file is "
+            "intended, return ExportResult(..., allow_empty=True)"
+        )
     return {
         "artifact": {
             "key": artifact["key"],
             "filename": filename,
-            "size": size if isinstance(size, int) else None,
+            "size": size,
             "content_type": str(artifact.get("content_type") or "application/octet-stream")[:200],
         }
     }
