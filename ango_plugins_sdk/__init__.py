@@ -1,7 +1,7 @@
 """Plugin Hub SDK: write a plugin, connect it to the hub, serve jobs."""
 
 from ango_plugins_sdk._connection import PluginStopped
-from ango_plugins_sdk._errors import RetryableError
+from ango_plugins_sdk._errors import ConfigurationError, RetryableError
 from ango_plugins_sdk._explorer import FileExplorerJob
 from ango_plugins_sdk._export import ExportJob, ExportResult
 from ango_plugins_sdk._http import HubHTTPError
@@ -19,7 +19,7 @@ from ango_plugins_sdk._plugins import (
     Plugin,
 )
 from ango_plugins_sdk._predictions import BBox, Classification, Point, Polygon, Prediction
-from ango_plugins_sdk._run import ConfigurationError, run, serve
+from ango_plugins_sdk._run import run, serve
 from ango_plugins_sdk._transport import Channel, ChannelClosed, HandshakeRejected, Transport
 from ango_plugins_sdk._version import __version__
 

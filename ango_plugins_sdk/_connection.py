@@ -15,9 +15,12 @@ import json
 import logging
 import os
 import socket
+import ssl
 from collections.abc import Awaitable
 from typing import Protocol, TypeVar
+from urllib.parse import urlsplit
 
+from ango_plugins_sdk._errors import ConfigurationError
 from ango_plugins_sdk._transport import Channel, ChannelClosed, HandshakeRejected, Transport
 from ango_plugins_sdk._version import __version__
 from ango_plugins_sdk.protocol import (
@@ -32,6 +35,7 @@ from ango_plugins_sdk.protocol import (
     Hello,
     Job,
     JobRef,
+    JobType,
     PluginMessage,
     ProtocolError,
     Welcome,
@@ -45,6 +49,10 @@ T = TypeVar("T")
 
 WELCOME_TIMEOUT = 10.0
 """Seconds to wait for the hub's `welcome` after the upgrade."""
+MAX_INCOMING_MESSAGE_SIZE = 4 * DEFAULT_MAX_MESSAGE_SIZE
+"""Largest frame this process takes from the hub. It is announced in `hello`, and the hub
+never sends a larger one (it fails a job too big for it instead)."""
+_ENDPOINT = "/ws/plugin"
 
 
 class PluginStopped(Exception):
@@ -94,15 +102,19 @@ async def _unless_stopped(work: Awaitable[T], stop: asyncio.Event) -> T | None:
 
 
 def websocket_url(host: str) -> str:
-    """ws(s)://.../ws/plugin from the hub's http(s) base URL."""
-    host = host.rstrip("/")
-    if host.startswith("https://"):
-        return "wss://" + host.removeprefix("https://") + "/ws/plugin"
-    if host.startswith("http://"):
-        return "ws://" + host.removeprefix("http://") + "/ws/plugin"
-    if host.startswith(("ws://", "wss://")):
-        return host if host.endswith("/ws/plugin") else host + "/ws/plugin"
-    raise ValueError(f"hub URL must start with http:// or https://, got {host!r}")
+    """ws(s)://.../ws/plugin from the hub's http(s) base URL (a path is kept: a hub may sit
+    under a prefix behind a proxy)."""
+    parts = urlsplit(host.strip())
+    scheme = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}.get(parts.scheme)
+    if scheme is None or not parts.netloc:
+        raise ConfigurationError(
+            f"HUB_URL must be the hub's address with http:// or https://, such as "
+            f"http://127.0.0.1:8000; got {host!r} (did you mean 'http://{host.strip()}'?)"
+        )
+    path = parts.path.rstrip("/")
+    if not path.endswith(_ENDPOINT):
+        path += _ENDPOINT
+    return f"{scheme}://{parts.netloc}{path}"
 
 
 class HubConnection:
@@ -113,6 +125,7 @@ class HubConnection:
         secret: str,
         host: str,
         plugin_version: str,
+        job_type: JobType | None = None,
         capacity: int,
         jobs: JobHandler,
         transport: Transport,
@@ -123,6 +136,7 @@ class HubConnection:
         self._headers = {"Authorization": f"Basic {credentials}"}
         self._plugin_id = plugin_id
         self._plugin_version = plugin_version
+        self._job_type = job_type
         self._capacity = capacity
         self._jobs = jobs
         self._transport = transport
@@ -145,19 +159,23 @@ class HubConnection:
             try:
                 channel = await _unless_stopped(
                     self._transport.connect(
-                        self._url, headers=self._headers, max_size=4 * DEFAULT_MAX_MESSAGE_SIZE
+                        self._url, headers=self._headers, max_size=MAX_INCOMING_MESSAGE_SIZE
                     ),
                     stop,
                 )
                 if channel is None:
                     break
             except HandshakeRejected as exc:
-                if exc.status in (401, 403):
-                    raise PluginStopped(
-                        f"the hub refused plugin {self._plugin_id} (HTTP {exc.status}): "
-                        f"{_error_text(exc.body)}; check PLUGIN_ID and PLUGIN_SECRET"
-                    ) from None
+                self._raise_if_refused(exc)
                 log.warning("the hub refused the connection: HTTP %s", exc.status)
+            except ssl.SSLError as exc:
+                if exc.reason == "WRONG_VERSION_NUMBER":
+                    # The server answered in plain text: retrying over TLS cannot help.
+                    raise PluginStopped(
+                        f"{self._url} does not speak TLS (the hub serves plain HTTP there): "
+                        "use http:// instead of https:// in HUB_URL"
+                    ) from None
+                log.warning("TLS with the hub at %s failed: %s", self._url, exc)
             except Exception as exc:  # any failure to dial is retried, whatever its kind
                 log.warning("cannot reach the hub at %s: %s", self._url, exc or type(exc).__name__)
             else:
@@ -194,7 +212,7 @@ class HubConnection:
         self.connected.set()
         await self._jobs.attach(send, welcome.max_message_size)
         tasks = [
-            asyncio.create_task(self._receive(channel, welcome.max_message_size)),
+            asyncio.create_task(self._receive(channel)),
             asyncio.create_task(self._heartbeat(channel, welcome.heartbeat_interval)),
             asyncio.create_task(stop.wait()),
         ]
@@ -232,15 +250,17 @@ class HubConnection:
             pid=os.getpid(),
             capacity=self._capacity,
             jobs=self._jobs.held_jobs(),
+            job_type=self._job_type,
+            max_message_size=MAX_INCOMING_MESSAGE_SIZE,
         )
         await channel.send(encode(hello))
         return message
 
-    async def _receive(self, channel: Channel, max_size: int) -> None:
+    async def _receive(self, channel: Channel) -> None:
         while True:
             frame = await channel.recv()
             try:
-                message = decode(frame, max_size=max_size)
+                message = decode(frame, max_size=MAX_INCOMING_MESSAGE_SIZE)
             except ProtocolError as exc:
                 log.warning("ignoring a bad frame from the hub: %s", exc)
                 continue
@@ -256,6 +276,21 @@ class HubConnection:
             await asyncio.sleep(interval)
             await channel.send(encode(Heartbeat(jobs=self._jobs.held_jobs())))
 
+    def _raise_if_refused(self, exc: HandshakeRejected) -> None:
+        """Stop with one line naming the fix when the answer means retrying cannot help."""
+        error = _hub_error(exc.body)
+        if exc.status == 401 or (exc.status == 403 and error is not None):
+            raise PluginStopped(
+                f"the hub refused plugin {self._plugin_id} (HTTP {exc.status}): "
+                f"{error or 'no reason given'}; check PLUGIN_ID and PLUGIN_SECRET"
+            ) from None
+        if exc.status in (403, 404):
+            # No WebSocket endpoint there: a page or API path in HUB_URL, or not a hub.
+            raise PluginStopped(
+                f"no plugin endpoint at {self._url} (HTTP {exc.status}): set HUB_URL to the "
+                "hub's base address, such as http://127.0.0.1:8000, without a page or API path"
+            ) from None
+
     @staticmethod
     def _raise_if_final(exc: BaseException) -> None:
         if isinstance(exc, ChannelClosed) and exc.code in set(CloseCode):
@@ -266,9 +301,9 @@ class HubConnection:
                 )
 
 
-def _error_text(body: str) -> str:
-    """The message of a hub JSON error body, or the raw body."""
+def _hub_error(body: str) -> str | None:
+    """The message of a hub JSON error body; None if the body is not one."""
     try:
         return str(json.loads(body)["error"]["message"])
     except (ValueError, KeyError, TypeError):
-        return body.strip() or "no reason given"
+        return None

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 
+class ConfigurationError(Exception):
+    """The plugin cannot start as configured: a missing id or secret, a malformed hub URL."""
+
+
 class RetryableError(Exception):
     """A failure worth another attempt (a flaky network, a busy GPU): the hub runs the job
     again after a delay, up to its max attempts, instead of failing it at once.

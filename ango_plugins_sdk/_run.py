@@ -11,6 +11,7 @@ import sys
 from typing import Any
 
 from ango_plugins_sdk._connection import HubConnection, PluginStopped
+from ango_plugins_sdk._errors import ConfigurationError
 from ango_plugins_sdk._explorer import FileExplorerJob
 from ango_plugins_sdk._export import ExportJob
 from ango_plugins_sdk._job import BaseJob, CustomJob
@@ -33,10 +34,6 @@ JOB_CLASSES: dict[JobType, type[BaseJob[Any]]] = {
     JobType.BATCH_MODEL: BatchModelJob,
     JobType.FILE_EXPLORER: FileExplorerJob,
 }
-
-
-class ConfigurationError(Exception):
-    """The plugin cannot start: missing id, secret or hub URL."""
 
 
 def run(
@@ -90,6 +87,7 @@ async def serve(
         secret=secret,
         host=host,
         plugin_version=plugin.version,
+        job_type=plugin.job_type,
         capacity=plugin.concurrency,
         jobs=JobRunner(plugin, job_classes=JOB_CLASSES, base_url=host),
         transport=transport or WebsocketsTransport(),

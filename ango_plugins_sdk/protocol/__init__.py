@@ -1,7 +1,7 @@
 """Wire protocol v1: messages, codec, codes, job states and reconnect backoff. No I/O."""
 
 from .backoff import Backoff
-from .codec import DEFAULT_MAX_MESSAGE_SIZE, ProtocolError, decode, encode
+from .codec import DEFAULT_MAX_MESSAGE_SIZE, MessageTooLarge, ProtocolError, decode, encode
 from .codes import CloseCode, ErrorCode
 from .jobs import (
     TERMINAL_STATUSES,
@@ -13,6 +13,7 @@ from .jobs import (
 )
 from .messages import (
     MESSAGE_TYPES,
+    MIN_MESSAGE_SIZE,
     PROTOCOL_VERSION,
     Accepted,
     Ack,
@@ -38,6 +39,7 @@ from .messages import (
 __all__ = [
     "DEFAULT_MAX_MESSAGE_SIZE",
     "MESSAGE_TYPES",
+    "MIN_MESSAGE_SIZE",
     "PROTOCOL_VERSION",
     "TERMINAL_STATUSES",
     "Accepted",
@@ -60,6 +62,7 @@ __all__ = [
     "Log",
     "LogRecord",
     "Message",
+    "MessageTooLarge",
     "PluginMessage",
     "Progress",
     "ProtocolError",

@@ -48,9 +48,25 @@ class ProtocolError(Exception):
         return Error(code=self.code, message=self.message, job_id=self.job_id)
 
 
-def encode(message: BaseModel) -> str:
-    """One message as the text of one frame."""
-    return message.model_dump_json(exclude_none=True)
+class MessageTooLarge(ValueError):
+    """A message whose frame would exceed what the receiving peer accepts."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"the message is {size} bytes, over the peer's limit of {limit} bytes")
+        self.size = size
+        self.limit = limit
+
+
+def encode(message: BaseModel, *, max_size: int | None = None) -> str:
+    """One message as the text of one frame; `MessageTooLarge` if it would be larger than
+    `max_size` UTF-8 bytes (the limit the receiving peer announced)."""
+    text = message.model_dump_json(exclude_none=True)
+    # A character is at most 4 bytes in UTF-8: only encode when the frame might be too big.
+    if max_size is not None and len(text) * 4 > max_size:
+        size = len(text.encode("utf-8", "surrogatepass"))
+        if size > max_size:
+            raise MessageTooLarge(size, max_size)
+    return text
 
 
 def decode(frame: str | bytes, *, max_size: int = DEFAULT_MAX_MESSAGE_SIZE) -> Message:

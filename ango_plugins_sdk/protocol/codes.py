@@ -31,6 +31,8 @@ class CloseCode(IntEnum):
     """No heartbeat arrived within the hub's heartbeat timeout (frozen or cut-off process)."""
     UNSUPPORTED_PROTOCOL = 4005
     """The plugin speaks a protocol version the hub does not."""
+    JOB_TYPE_MISMATCH = 4006
+    """The process serves another job type than the plugin its credentials belong to."""
 
     @property
     def is_final(self) -> bool:
@@ -39,7 +41,12 @@ class CloseCode(IntEnum):
 
 
 _FINAL_CLOSE_CODES = frozenset(
-    {CloseCode.CREDENTIALS_REVOKED, CloseCode.PLUGIN_DELETED, CloseCode.UNSUPPORTED_PROTOCOL}
+    {
+        CloseCode.CREDENTIALS_REVOKED,
+        CloseCode.PLUGIN_DELETED,
+        CloseCode.UNSUPPORTED_PROTOCOL,
+        CloseCode.JOB_TYPE_MISMATCH,
+    }
 )
 
 
@@ -55,6 +62,8 @@ class ErrorCode(StrEnum):
     UNSUPPORTED_PROTOCOL = "unsupported_protocol"
     UNEXPECTED_MESSAGE = "unexpected_message"
     UNKNOWN_JOB = "unknown_job"
+    JOB_TYPE_MISMATCH = "job_type_mismatch"
+    """Sent only to a peer that named its job type in `hello`, so older peers never see it."""
     INTERNAL = "internal"
 
     @property
@@ -66,5 +75,6 @@ class ErrorCode(StrEnum):
 _CLOSE_FOR_ERROR = {
     ErrorCode.MESSAGE_TOO_BIG: CloseCode.MESSAGE_TOO_BIG,
     ErrorCode.UNSUPPORTED_PROTOCOL: CloseCode.UNSUPPORTED_PROTOCOL,
+    ErrorCode.JOB_TYPE_MISMATCH: CloseCode.JOB_TYPE_MISMATCH,
     ErrorCode.INTERNAL: CloseCode.INTERNAL_ERROR,
 }

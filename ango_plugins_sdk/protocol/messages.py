@@ -18,6 +18,9 @@ from .jobs import JobType
 
 PROTOCOL_VERSION = 1
 
+MIN_MESSAGE_SIZE = 1024
+"""The smallest frame limit either side may set: room for any control message."""
+
 
 def _check_json(value: Any) -> Any:
     """Refuse, anywhere inside a free-form value, what a JSON frame cannot carry.
@@ -97,6 +100,12 @@ class Hello(_Message):
     capacity: Annotated[int, Field(ge=1, le=10_000)]
     jobs: list[JobRef] = Field(default_factory=list)
     """Jobs this process is still running or holding an un-acked outcome for."""
+    job_type: JobType | None = None
+    """The type of job this process serves; the hub refuses a process of the wrong type.
+    Optional so that clients which do not send it still connect (no check then)."""
+    max_message_size: Annotated[int, Field(ge=MIN_MESSAGE_SIZE)] | None = None
+    """Largest frame, in UTF-8 bytes, this process accepts; the hub never sends a larger
+    one. Left out: the hub assumes its own `welcome.max_message_size`."""
 
 
 class Heartbeat(_Message):

@@ -43,6 +43,8 @@ SAMPLES: dict[str, BaseModel] = {
         pid=4242,
         capacity=4,
         jobs=[JobRef(job_id=JOB_ID, attempt=2), JobRef(job_id="other", attempt=1)],
+        job_type=JobType.MODEL,
+        max_message_size=4 * 1_048_576,
     ),
     "heartbeat": Heartbeat(jobs=[JobRef(job_id=JOB_ID, attempt=2)]),
     "job": Job(

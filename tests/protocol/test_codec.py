@@ -10,6 +10,8 @@ from ango_plugins_sdk.protocol import (
     DEFAULT_MAX_MESSAGE_SIZE,
     Error,
     ErrorCode,
+    Heartbeat,
+    MessageTooLarge,
     ProtocolError,
     Result,
     decode,
@@ -344,6 +346,18 @@ def test_lone_surrogates_count_three_bytes_and_never_crash_the_size_check() -> N
 def test_size_is_checked_before_parsing() -> None:
     assert decode_error("x" * 101, max_size=100).code is ErrorCode.MESSAGE_TOO_BIG
     assert decode_error(b"x" * 101, max_size=100).code is ErrorCode.BINARY_FRAME
+
+
+def test_encode_refuses_a_message_larger_than_the_peer_takes() -> None:
+    message = Result(job_id="j", attempt=1, output="é" * 1000)
+    size = len(encode(message).encode("utf-8"))
+    assert encode(message, max_size=size) == encode(message)
+    with pytest.raises(MessageTooLarge) as too_large:
+        encode(message, max_size=size - 1)
+    assert (too_large.value.size, too_large.value.limit) == (size, size - 1)
+    assert f"{size} bytes" in str(too_large.value)
+    # Far under the limit even at 4 bytes a character: never measured, always sent.
+    assert encode(Heartbeat(), max_size=1024) == '{"type":"heartbeat","jobs":[]}'
 
 
 # --- ProtocolError ------------------------------------------------------------------

@@ -20,6 +20,7 @@ EXPECTED_CLOSE_CODES = {
     "HELLO_TIMEOUT": 4003,
     "HEARTBEAT_TIMEOUT": 4004,
     "UNSUPPORTED_PROTOCOL": 4005,
+    "JOB_TYPE_MISMATCH": 4006,
 }
 
 CLOSE_AFTER_ERROR = {
@@ -32,6 +33,7 @@ CLOSE_AFTER_ERROR = {
     ErrorCode.UNSUPPORTED_PROTOCOL: CloseCode.UNSUPPORTED_PROTOCOL,
     ErrorCode.UNEXPECTED_MESSAGE: CloseCode.PROTOCOL_ERROR,
     ErrorCode.UNKNOWN_JOB: CloseCode.PROTOCOL_ERROR,
+    ErrorCode.JOB_TYPE_MISMATCH: CloseCode.JOB_TYPE_MISMATCH,
     ErrorCode.INTERNAL: CloseCode.INTERNAL_ERROR,
 }
 
@@ -46,11 +48,12 @@ def test_close_codes_are_rfc_6455_or_in_the_private_range() -> None:
 
 
 @pytest.mark.parametrize("code", list(CloseCode), ids=lambda code: code.name)
-def test_only_revoked_deleted_and_unsupported_are_final(code: CloseCode) -> None:
+def test_only_revoked_deleted_unsupported_and_mismatched_are_final(code: CloseCode) -> None:
     final = {
         CloseCode.CREDENTIALS_REVOKED,
         CloseCode.PLUGIN_DELETED,
         CloseCode.UNSUPPORTED_PROTOCOL,
+        CloseCode.JOB_TYPE_MISMATCH,
     }
     assert code.is_final is (code in final)
 
@@ -66,6 +69,7 @@ def test_error_codes_are_snake_case_strings() -> None:
         "unsupported_protocol",
         "unexpected_message",
         "unknown_job",
+        "job_type_mismatch",
         "internal",
     }
     assert ErrorCode("invalid_json") is ErrorCode.INVALID_JSON
@@ -82,6 +86,6 @@ def test_close_code_after_each_error(error: ErrorCode) -> None:
     assert isinstance(error.close_code, CloseCode)
 
 
-def test_no_error_leads_to_a_final_close_except_unsupported_protocol() -> None:
+def test_only_errors_no_reconnect_can_fix_lead_to_a_final_close() -> None:
     final = {error for error in ErrorCode if error.close_code.is_final}
-    assert final == {ErrorCode.UNSUPPORTED_PROTOCOL}
+    assert final == {ErrorCode.UNSUPPORTED_PROTOCOL, ErrorCode.JOB_TYPE_MISMATCH}

@@ -94,7 +94,9 @@ PROTOCOL_ALL = [
     "Log",
     "LogRecord",
     "MESSAGE_TYPES",
+    "MIN_MESSAGE_SIZE",
     "Message",
+    "MessageTooLarge",
     "PROTOCOL_VERSION",
     "PluginMessage",
     "Progress",
@@ -289,5 +291,6 @@ async def test_serve_reads_credentials_and_hub_url_from_the_environment(
 
 
 async def test_serve_refuses_a_hub_url_without_a_scheme() -> None:
-    with pytest.raises(ValueError, match="http:// or https://"):
+    # A ConfigurationError: `run()` prints it as one line, not a traceback.
+    with pytest.raises(ConfigurationError, match="http:// or https://"):
         await serve(custom_plugin(noop), "hub.test:8000", transport=FakeHub())
