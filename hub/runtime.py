@@ -38,17 +38,23 @@ class Hub:
         self.live = LiveRegistry()
         self.accounts = AccountService(self.store)
         self.sessions = SessionService(self.store)
-        self.plugins = PluginService(self.store, self.live)
-        self.directory = DirectoryService(self.store, self.plugins)
         self.workspace = WorkspaceService(self.store, self.storage)
         self.files = FileService(self.store, self.storage)
-        self.presets = PresetService(self.store, self.plugins)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.signing_key = load_or_create_key(settings.data_dir, settings.secret_key)
         self.tokens = JobTokens(self.signing_key)
         self.job_rules = JobTypeRules(self.workspace, self.files, self.storage, self.tokens)
         self.jobs = JobEngine(self.store, self.live, settings, rules=self.job_rules)
-        self.job_service = JobService(self.store, self.jobs, self.plugins, self.job_rules)
+        self.plugins = PluginService(self.store, self.live, end_jobs=self.jobs.end_plugin_jobs)
+        self.directory = DirectoryService(self.store, self.plugins)
+        self.presets = PresetService(self.store, self.plugins)
+        self.job_service = JobService(
+            self.store,
+            self.jobs,
+            self.plugins,
+            self.job_rules,
+            max_job_size=settings.max_message_size // 2,
+        )
         self.workflow = WorkflowService(self.store, self.workspace, self.plugins, self.job_service)
 
     async def start(self) -> None:

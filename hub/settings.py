@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from ango_plugins_sdk.protocol import DEFAULT_MAX_MESSAGE_SIZE
+from ango_plugins_sdk.protocol import DEFAULT_MAX_MESSAGE_SIZE, MIN_MESSAGE_SIZE
 
 _SECRET_FIELDS = frozenset({"database_url", "storage_url", "secret_key"})
 
@@ -56,6 +56,13 @@ class Settings:
     accept_timeout: float = _env_field(
         "HUB_ACCEPT_TIMEOUT", 5.0, "Seconds a plugin has to accept a job before it is re-queued."
     )
+    reconnect_grace: float = _env_field(
+        "HUB_RECONNECT_GRACE",
+        2.0,
+        "Seconds a plugin process whose connection closed has to reconnect and claim its "
+        "running jobs before they run elsewhere (at most the lease; the SDK's first retries "
+        "come within 1.5 s).",
+    )
     max_attempts: int = _env_field(
         "HUB_MAX_ATTEMPTS",
         3,
@@ -96,6 +103,7 @@ class Settings:
             "lease_ttl",
             "hello_timeout",
             "accept_timeout",
+            "reconnect_grace",
             "retry_delay",
         )
         for name in positive:
@@ -110,8 +118,8 @@ class Settings:
             self._refuse("interactive_reserve", "0 or more")
         if self.max_attempts < 1:
             self._refuse("max_attempts", "at least 1")
-        if self.max_message_size < 1024:
-            self._refuse("max_message_size", "at least 1024 (bytes)")
+        if self.max_message_size < MIN_MESSAGE_SIZE:
+            self._refuse("max_message_size", f"at least {MIN_MESSAGE_SIZE} (bytes)")
         if self.lease_ttl <= self.heartbeat_interval:
             self._refuse(
                 "lease_ttl",

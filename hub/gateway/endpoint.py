@@ -31,7 +31,7 @@ async def plugin_socket(websocket: WebSocket) -> None:
         )
         await _deny(websocket, "unknown plugin id or wrong secret")
         return
-    await PluginSession(websocket, hub, plugin.id).run()
+    await PluginSession(websocket, hub, plugin.id, plugin.type).run()
 
 
 async def _deny(websocket: WebSocket, message: str) -> None:

@@ -44,6 +44,7 @@ from ango_plugins_sdk.protocol import (
     JobStatus,
     Log,
     Message,
+    MessageTooLarge,
     Progress,
     ProtocolError,
     Release,
@@ -56,13 +57,14 @@ from hub.jobs.queue import INTERACTIVE, PluginQueue
 from hub.jobs.state import ActiveJob
 from hub.services.live import LiveConnection, LiveRegistry
 from hub.settings import Settings
-from hub.store import Job, Store
+from hub.store import Job, Plugin, Store
 
 log = logging.getLogger("hub.jobs")
 
 TICK = 0.05
 """Seconds between checks of leases, deadlines, cancel grace periods and retry delays."""
 RETRY_DELAY_CAP = 60.0
+_PLUGIN_DELETED = "cancelled: the plugin was deleted"
 
 
 class TypeRules(Protocol):
@@ -118,6 +120,9 @@ class JobEngine:
         self._background: set[asyncio.Task[Any]] = set()
         self._reaper: asyncio.Task[None] | None = None
         self._dispatching = False
+        self._deleted_plugins: set[str] = set()
+        """Plugins deleted while the hub runs: a job submitted to one in a race with the
+        delete ends at once instead of waiting for a process that will never come."""
         self.finished: Counter[str] = Counter()
         """Jobs that reached each terminal status since the hub started (for /metrics)."""
 
@@ -146,8 +151,22 @@ class JobEngine:
         if self._active:
             log.info("recovered %d active jobs (%d running)", len(self._active), len(self._running))
         self._committer.start()
+        await self._end_jobs_of_missing_plugins()
         self._reaper = asyncio.create_task(self._reap_forever(), name="job-reaper")
         self._dispatching = True
+
+    async def _end_jobs_of_missing_plugins(self) -> None:
+        """Jobs whose plugin was deleted (by a hub from before deletes ended them) would
+        wait for a process that can never connect: they end now, as a delete ends them."""
+        plugin_ids = {job.plugin_id for job in self._active.values()}
+        if not plugin_ids:
+            return
+        async with self._store.read() as session:
+            existing = set(
+                await session.scalars(select(Plugin.id).where(Plugin.id.in_(plugin_ids)))
+            )
+        for plugin_id in plugin_ids - existing:
+            await self.end_plugin_jobs(plugin_id)
 
     async def stop(self) -> None:
         """Stop dispatching and hand assignments no plugin has accepted back to the queue."""
@@ -190,6 +209,8 @@ class JobEngine:
                 self._enqueue(job)  # schedules the pump before the writer wakes...
         for job in jobs:
             self._committer.add(job)  # ...so one transaction carries insert and assignment
+        if jobs and jobs[0].plugin_id in self._deleted_plugins:
+            await self.end_plugin_jobs(jobs[0].plugin_id)
         await self._committer.commit()
 
     def active(self, job_id: str) -> ActiveJob | None:
@@ -240,6 +261,28 @@ class JobEngine:
         self._enqueue(job)
         return job
 
+    async def end_plugin_jobs(self, plugin_id: str, *, reason: str = _PLUGIN_DELETED) -> int:
+        """The plugin is gone: every unfinished job of it ends now as cancelled, running ones
+        without the usual grace (no process of it can report any more). Returns how many."""
+        self._deleted_plugins.add(plugin_id)
+        ended = 0
+        for job in [j for j in self._active.values() if j.plugin_id == plugin_id]:
+            if job.is_terminal:
+                continue
+            if job.status == JobStatus.QUEUED:
+                self._queues[plugin_id].remove(job.id)
+            elif job.id in self._running:
+                self._send_cancel(job, reason, 0.0)
+                self._release_capacity(job)
+            if not job.is_terminal:  # a coordinator may have ended with its last chunk
+                self._finish(
+                    job, JobStatus.CANCELLED, result=job.result, error=_error(reason, "Cancelled")
+                )
+                ended += 1
+        self._queues.pop(plugin_id, None)
+        await self._committer.commit()
+        return ended
+
     # --- what the gateway tells us ---------------------------------------------------------
 
     async def connection_opened(self, connection: LiveConnection, held: list[JobRef]) -> None:
@@ -251,6 +294,7 @@ class JobEngine:
                 continue  # finished or re-dispatched meanwhile: its outcome is acked and dropped
             self._release_capacity(job)
             job.connection_id = connection.id
+            job.disconnected_at = None
             job.plugin_version = connection.plugin_version
             connection.running += 1
             job.lease_expires_at = now + self._settings.lease_ttl
@@ -261,9 +305,18 @@ class JobEngine:
                 )
         self._kick(connection.plugin_id)
 
-    async def connection_closed(self, connection: LiveConnection) -> None:
-        """Assignments the plugin never accepted go back at once; accepted ones keep their
-        lease, so a plugin that reconnects in time carries on with them."""
+    async def connection_closed(self, connection: LiveConnection, *, orderly: bool) -> None:
+        """The connection is gone.
+
+        Assignments the plugin never accepted go back at once. Unless the close was orderly
+        (the plugin or the hub closed it on purpose), that counts as a lost attempt: a job
+        whose dispatch ends the connection (a frame the process cannot take, a crash on
+        receipt) must not cycle forever. Accepted jobs stay with the process for the
+        reconnect grace only: a process that comes back names them in `hello` and carries
+        on; otherwise they run elsewhere then, not when the whole lease lapses.
+        """
+        now = self._clock()
+        grace_ends = now + min(self._settings.reconnect_grace, self._settings.lease_ttl)
         for job_id in list(self._running):
             job = self._active[job_id]
             if job.connection_id != connection.id:
@@ -274,8 +327,13 @@ class JobEngine:
                 self._finish(
                     job, JobStatus.CANCELLED, error=_error("cancelled by user", "Cancelled")
                 )
-            elif job.started_at is None:
+            elif job.started_at is None and orderly:
                 self._requeue(job, reason="connection closed before the plugin accepted it")
+            elif job.started_at is None:
+                self._lose_attempt(job, "the connection ended before the plugin accepted it")
+            else:
+                job.disconnected_at = now
+                job.lease_expires_at = min(job.lease_expires_at or grace_ends, grace_ends)
         connection.running = 0
         self._kick(connection.plugin_id)
 
@@ -478,7 +536,17 @@ class JobEngine:
         await self._committer.commit()  # never send an attempt that is not on disk
         for connection, job in assigned:
             if job.connection_id == connection.id and job.status == JobStatus.RUNNING:
-                await connection.send(job.to_message(self._rules.dispatch_input(job)))
+                try:
+                    await connection.send(job.to_message(self._rules.dispatch_input(job)))
+                except MessageTooLarge as exc:
+                    # Sent anyway, the process would drop the frame or the connection, and
+                    # the job would come back forever.
+                    self._release_capacity(job)
+                    message = (
+                        f"the job message is {exc.size} bytes, over the {exc.limit}-byte limit "
+                        "of the plugin process; make the config or input smaller"
+                    )
+                    self._finish(job, JobStatus.FAILED, error=_error(message, "JobTooLarge"))
 
     def _free_for_batch(self, connection: LiveConnection) -> int:
         """Free slots batch work may take: all but the reserved ones, which keep a single
@@ -531,23 +599,34 @@ class JobEngine:
             self._finish(job, JobStatus.CANCELLED, error=_error("cancelled by user", "Cancelled"))
             return
         if job.started_at is None:
-            reason = f"not accepted within {self._settings.accept_timeout:g}s"
+            self._lose_attempt(job, f"not accepted within {self._settings.accept_timeout:g}s")
+        elif job.disconnected_at is not None:
+            # The grace already spaced this attempt from the last: no retry delay on top.
+            grace = min(self._settings.reconnect_grace, self._settings.lease_ttl)
+            reason = f"its plugin process disconnected and did not come back within {grace:g}s"
+            self._lose_attempt(job, reason, delay=False)
         else:
-            reason = (
-                "lease expired: no heartbeat from the plugin process (killed, frozen or cut off)"
+            self._lose_attempt(
+                job,
+                "lease expired: no heartbeat from the plugin process (killed, frozen or cut off)",
             )
+
+    def _lose_attempt(self, job: ActiveJob, reason: str, *, delay: bool = True) -> None:
+        """The attempt ended without an outcome: it counts against the job, which runs again
+        (after a retry delay) or, when its attempts are used up, fails saying why."""
         job.failed_attempts += 1
         if job.failed_attempts >= self._settings.max_attempts:
             message = f"gave up after {job.failed_attempts} lost attempts; last: {reason}"
             self._finish(job, JobStatus.FAILED, error=_error(message, "AttemptsExhausted"))
         else:
-            self._requeue(job, reason=f"attempt {job.attempt} lost: {reason}", delay=True)
+            self._requeue(job, reason=f"attempt {job.attempt} lost: {reason}", delay=delay)
 
     # --- state changes -------------------------------------------------------------------------
 
     def _requeue(self, job: ActiveJob, *, reason: str, delay: bool = False) -> None:
         _move(job, JobStatus.QUEUED)
         job.connection_id = None
+        job.disconnected_at = None
         job.lease_expires_at = None
         job.started_at = None
         job.not_before = (
@@ -572,6 +651,7 @@ class JobEngine:
         job.finished_at = self._clock()
         job.lease_expires_at = None
         job.cancel_deadline = None
+        job.disconnected_at = None
         self._running.discard(job.id)
         self.finished[status] += 1
         if status == JobStatus.SUCCEEDED:
@@ -622,7 +702,14 @@ class JobEngine:
         """Run in the background, keeping a reference so the task is not collected mid-way."""
         task = asyncio.ensure_future(work)
         self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        task.add_done_callback(self._background_done)
+
+    def _background_done(self, task: asyncio.Task[Any]) -> None:
+        # Retrieve every outcome: a failure is logged once, with its traceback, instead of
+        # asyncio's "Task exception was never retrieved" at some later garbage collection.
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background job work failed", exc_info=task.exception())
 
 
 def _store_input(job_id: str, job_input: dict[str, Any]) -> Effect:

@@ -61,6 +61,9 @@ class ActiveJob:
     cancel_deadline: float | None = None
     plugin_version: str | None = None
     """The version reported by the process running the current attempt."""
+    disconnected_at: float | None = None
+    """When the connection of the process running the accepted attempt closed; the job
+    waits the reconnect grace for that process to claim it again."""
 
     @property
     def is_terminal(self) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic_core import to_json
 from sqlalchemy import select
 
 from ango_plugins_sdk.protocol import JobStatus, JobType
@@ -56,12 +57,21 @@ JobLike = Job | ActiveJob
 
 class JobService:
     def __init__(
-        self, store: Store, engine: JobEngine, plugins: PluginService, rules: JobTypeRules
+        self,
+        store: Store,
+        engine: JobEngine,
+        plugins: PluginService,
+        rules: JobTypeRules,
+        *,
+        max_job_size: int,
     ) -> None:
         self._store = store
         self._engine = engine
         self._plugins = plugins
         self._rules = rules
+        self._max_job_size = max_job_size
+        """Bytes a job's config and input may take together, as JSON: they travel in one
+        frame to the plugin, which takes frames of a bounded size."""
 
     async def submit(
         self, principal: Principal, plugin_id: str, requests: list[JobRequest], *, now: float
@@ -88,6 +98,8 @@ class JobService:
                     prefix=prefix,
                     now=now,
                 )
+                for chunk in chunks:
+                    self._check_size(chunk, prefix, hint="lower config.chunk_size")
                 jobs += [run, *chunks]
                 shown.append(run)
                 continue
@@ -122,9 +134,18 @@ class JobService:
                     required_version=pinned_version,
                 )
             )
+            self._check_size(jobs[-1], prefix, hint="pass bulk data through a project or files")
             shown.append(jobs[-1])
         await self._engine.submit(jobs)
         return shown
+
+    def _check_size(self, job: ActiveJob, prefix: str, *, hint: str) -> None:
+        size = len(to_json(job.config)) + len(to_json(job.input))
+        if size > self._max_job_size:
+            raise Invalid(
+                f"{prefix}config and input take {size} bytes as JSON; the limit is "
+                f"{self._max_job_size} bytes (half of HUB_MAX_MESSAGE_SIZE): {hint}"
+            )
 
     async def _batch_run(
         self,

@@ -7,6 +7,7 @@ editing, secrets, deleting — is for its owner only.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -82,10 +83,15 @@ class PluginUpdate(BaseModel):
     job_timeout_s: Timeout | None = None
 
 
+EndJobs = Callable[[str], Awaitable[int]]
+"""Ends every unfinished job of a plugin (the job engine's `end_plugin_jobs`)."""
+
+
 class PluginService:
-    def __init__(self, store: Store, live: LiveRegistry) -> None:
+    def __init__(self, store: Store, live: LiveRegistry, *, end_jobs: EndJobs) -> None:
         self._store = store
         self._live = live
+        self._end_jobs = end_jobs
 
     async def create(self, organization_id: str, spec: PluginCreate) -> tuple[Plugin, str]:
         """A new plugin and its secret. The secret is returned once and stored only hashed."""
@@ -168,12 +174,16 @@ class PluginService:
         return plugin
 
     async def delete(self, organization_id: str, plugin_id: str) -> None:
+        """Delete the plugin, close its connections and cancel its unfinished jobs."""
         async with self._store.write() as session:
             plugin = await session.get(Plugin, plugin_id)
             if plugin is None or plugin.organization_id != organization_id:
                 raise NotFound(f"plugin {plugin_id} not found")
             await session.delete(plugin)
         await self._live.disconnect(plugin_id, CloseCode.PLUGIN_DELETED, "plugin deleted")
+        # No process of it can ever connect again: its unfinished jobs (the installers'
+        # too) end now, as cancelled, instead of waiting forever.
+        await self._end_jobs(plugin_id)
 
     async def rotate_secret(self, organization_id: str, plugin_id: str) -> tuple[Plugin, str]:
         """A new secret; the old one stops working and its live sessions are closed."""

@@ -14,14 +14,15 @@ import pytest
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from ango_plugins_sdk.protocol import CloseCode, JobRef, JobStatus
+from ango_plugins_sdk.protocol import CloseCode, JobRef, JobStatus, encode
 from hub.jobs.engine import JobEngine
 from hub.jobs.queue import BATCH
 from hub.jobs.state import ActiveJob
 from hub.security import new_id
 from hub.services.live import LiveConnection, LiveRegistry
 from hub.settings import Settings
-from hub.store import Job, JobLog, Store
+from hub.store import Job, JobLog, Organization, Plugin, Store
+from tests.timing import PATIENCE
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -35,6 +36,7 @@ RETRY_DELAY = 1.0
 CANCEL_GRACE = 3.0
 RETRY_WAIT = 200.0
 """Clock advance that outlasts any retry delay (capped at 60 s)."""
+RECONNECT_GRACE = 1.0
 
 
 class FakeClock:
@@ -116,11 +118,15 @@ class Harness:
 
     # --- connections -----------------------------------------------------------------
 
-    def register(self, capacity: int = 1, *, plugin_id: str = PLUGIN) -> FakePeer:
-        """A fake connection in the live registry (not yet announced to the engine)."""
+    def register(
+        self, capacity: int = 1, *, plugin_id: str = PLUGIN, max_message_size: int | None = None
+    ) -> FakePeer:
+        """A fake connection in the live registry (not yet announced to the engine). With
+        `max_message_size`, its send refuses larger messages as the gateway's does."""
         peer: FakePeer
 
         async def send(message: BaseModel) -> None:
+            encode(message, max_size=max_message_size)
             if peer.on_send is not None:
                 await peer.on_send(message)
             peer.sent.append(message)
@@ -145,17 +151,22 @@ class Harness:
         return peer
 
     async def connect(
-        self, capacity: int = 1, *, held: list[JobRef] | None = None, plugin_id: str = PLUGIN
+        self,
+        capacity: int = 1,
+        *,
+        held: list[JobRef] | None = None,
+        plugin_id: str = PLUGIN,
+        max_message_size: int | None = None,
     ) -> FakePeer:
         """Register a connection and announce it, as the gateway does after `hello`."""
-        peer = self.register(capacity, plugin_id=plugin_id)
+        peer = self.register(capacity, plugin_id=plugin_id, max_message_size=max_message_size)
         await self.engine.connection_opened(peer.connection, held or [])
         return peer
 
-    async def disconnect(self, peer: FakePeer) -> None:
-        """What the gateway does when a socket ends."""
+    async def disconnect(self, peer: FakePeer, *, orderly: bool = False) -> None:
+        """What the gateway does when a socket ends (by default, abruptly: a crash, a cut)."""
         self.live.remove(peer.connection)
-        await self.engine.connection_closed(peer.connection)
+        await self.engine.connection_closed(peer.connection, orderly=orderly)
 
     # --- the database ----------------------------------------------------------------
 
@@ -173,7 +184,7 @@ class Harness:
             return list(await session.scalars(query))
 
     async def wait_row(
-        self, job_id: str, check: Callable[[Job], bool], *, timeout: float = 2.0
+        self, job_id: str, check: Callable[[Job], bool], *, timeout: float = PATIENCE
     ) -> Job:
         """Poll the database until the job's row passes `check`."""
         deadline = asyncio.get_running_loop().time() + timeout
@@ -185,7 +196,7 @@ class Harness:
                 raise AssertionError(f"job {job_id} never got there; last row: {_describe(row)}")
             await asyncio.sleep(0.01)
 
-    async def wait_status(self, job_id: str, status: str, *, timeout: float = 2.0) -> Job:
+    async def wait_status(self, job_id: str, status: str, *, timeout: float = PATIENCE) -> Job:
         return await self.wait_row(job_id, lambda r: r.status == status, timeout=timeout)
 
     async def settle(self) -> None:
@@ -218,7 +229,7 @@ def _describe(row: Job) -> dict[str, Any]:
 
 
 async def wait_until(
-    predicate: Callable[[], bool], *, timeout: float = 2.0, what: str = "condition"
+    predicate: Callable[[], bool], *, timeout: float = PATIENCE, what: str = "condition"
 ) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while not predicate():
@@ -247,6 +258,7 @@ def settings(tmp_path: Path, settings_overrides: dict[str, Any]) -> Settings:
         "max_attempts": MAX_ATTEMPTS,
         "retry_delay": RETRY_DELAY,
         "cancel_grace": CANCEL_GRACE,
+        "reconnect_grace": RECONNECT_GRACE,
         # Most tests are about leases and outcomes, not the interactive lane: no reserve
         # unless a test asks for one (test_interactive_reserve.py does).
         "interactive_reserve": 0,
@@ -255,10 +267,27 @@ def settings(tmp_path: Path, settings_overrides: dict[str, Any]) -> Settings:
     return Settings(**values)
 
 
+PLUGINS = (PLUGIN, "plugin-2")
+"""The plugins the tests' jobs belong to: registered, since the engine ends the jobs of a
+plugin that does not exist."""
+
+
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[Store]:
     store = Store(f"sqlite+aiosqlite:///{tmp_path}/hub.db")
     await store.create_schema()
+    async with store.write() as session:
+        session.add(Organization(id=ORG, name="acme"))
+        for plugin_id in PLUGINS:
+            session.add(
+                Plugin(
+                    id=plugin_id,
+                    organization_id=ORG,
+                    name=plugin_id,
+                    type="custom",
+                    secret_hash="0" * 64,
+                )
+            )
     yield store
     await store.close()
 

@@ -36,6 +36,7 @@ from tests.jobs.conftest import (
     CANCEL_GRACE,
     LEASE_TTL,
     MAX_ATTEMPTS,
+    RECONNECT_GRACE,
     RETRY_DELAY,
     RETRY_WAIT,
     FakePeer,
@@ -653,14 +654,14 @@ async def test_retry_of_an_exhausted_job_gets_a_fresh_attempt_budget(hub: Harnes
 # --- connections coming and going -------------------------------------------------------------
 
 
-async def test_connection_closed_requeues_unaccepted_and_keeps_accepted(hub: Harness) -> None:
+async def test_orderly_close_requeues_unaccepted_and_keeps_accepted(hub: Harness) -> None:
     await hub.submit(2)
     peer = await hub.connect(capacity=2)
     first, second = await jobs_sent(peer, 2)
     await accept(hub, peer, first.job_id, 1)
 
-    await hub.disconnect(peer)
-    row = await hub.wait_status(second.job_id, "queued")  # at once: no clock movement
+    await hub.disconnect(peer, orderly=True)
+    row = await hub.wait_status(second.job_id, "queued")  # at once, and no penalty
     assert (row.attempt, row.failed_attempts, row.not_before, row.connection_id) == (
         1,
         0,
@@ -678,17 +679,21 @@ async def test_connection_closed_requeues_unaccepted_and_keeps_accepted(hub: Har
     await asyncio.sleep(0.05)
     assert len(other.of_type(JobMessage)) == 1  # the accepted job is not re-dispatched
 
-    # Its lease carries on: with nobody renewing it, it lapses.
-    await lose_attempt(hub, first.job_id, failed_attempts=1)
-    await after_retry_delay(hub)
+    # Its process has the reconnect grace to claim it; nobody does, so it runs elsewhere
+    # then (not after the whole lease), with no retry delay on top of the grace.
+    hub.clock.advance(RECONNECT_GRACE + 0.01)
+    hub.engine.reap()
     message = (await jobs_sent(other, 2))[1]
     assert (message.job_id, message.attempt) == (first.job_id, 2)
+    row = await hub.wait_row(first.job_id, lambda r: r.attempt == 2)
+    assert (row.failed_attempts, row.not_before) == (1, None)
+    assert any("did not come back within 1s" in m for m in await hub_messages(hub, first.job_id))
 
 
 async def test_connection_opened_with_held_job_rebinds_it(hub: Harness) -> None:
     job, old = await running_one(hub)
     await hub.disconnect(old)
-    hub.clock.advance(LEASE_TTL * 0.8)
+    hub.clock.advance(RECONNECT_GRACE * 0.8)  # back within the grace: the job stays its own
     new = await hub.connect(capacity=1, held=[JobRef(job_id=job.id, attempt=1)])
     row = await hub.wait_row(job.id, lambda r: r.connection_id == new.id)
     assert (row.status, row.attempt) == ("running", 1)
