@@ -66,6 +66,12 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from hub.app import create_app
+    from hub.server_guard import (
+        ConnectionLimits,
+        connection_budget,
+        guarded_protocol,
+        raise_fd_limit,
+    )
 
     logging.basicConfig(
         level=settings.log_level.upper(),
@@ -74,11 +80,21 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     logging.getLogger("uvicorn.error").addFilter(_DropDenialNoise())
     # Alembic narrates every step at INFO; the hub logs one line about the schema instead.
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    fd_limit = raise_fd_limit()
+    limits = ConnectionLimits(
+        header_timeout=settings.header_timeout,
+        max_connections=settings.max_connections or connection_budget(fd_limit),
+    )
+    logging.getLogger("hub").info(
+        "accepting at most %d connections (open-file limit %d)", limits.max_connections, fd_limit
+    )
     app = create_app(settings)
     config = uvicorn.Config(
         app,
         host=args.host,
         port=args.port,
+        # httptools, with a request-head timeout and a connection bound (hub.server_guard).
+        http=guarded_protocol(limits),
         # Frames between max_message_size and this get a clear `error` before the 1009 close.
         ws_max_size=settings.max_message_size * 4,
         # Frames are small JSON; compressing them costs more CPU than it saves bytes.
@@ -117,8 +133,7 @@ def _with_hub(action: Action) -> Callable[[argparse.Namespace, Settings], int]:
 
     def run(args: argparse.Namespace, settings: Settings) -> int:
         async def go() -> dict[str, Any]:
-            hub = Hub(settings)
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            hub = Hub(settings)  # creates the data dir, private
             await hub.store.create_schema()
             try:
                 return await action(args, hub)

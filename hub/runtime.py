@@ -8,6 +8,7 @@ import logging
 from ango_plugins_sdk.protocol import CloseCode
 from hub.jobs.engine import JobEngine
 from hub.jobs.tokens import JobTokens, load_or_create_key
+from hub.private_files import private_dir
 from hub.services.accounts import AccountService
 from hub.services.directory import DirectoryService
 from hub.services.files import FileService
@@ -29,6 +30,7 @@ log = logging.getLogger("hub")
 class Hub:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        private_dir(settings.data_dir)
         self.closing = asyncio.Event()
         """Set when the server starts shutting down: long-lived page streams end on it."""
         self.store = Store(
@@ -40,7 +42,6 @@ class Hub:
         self.sessions = SessionService(self.store)
         self.workspace = WorkspaceService(self.store, self.storage)
         self.files = FileService(self.store, self.storage)
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.signing_key = load_or_create_key(settings.data_dir, settings.secret_key)
         self.tokens = JobTokens(self.signing_key)
         self.job_rules = JobTypeRules(self.workspace, self.files, self.storage, self.tokens)
@@ -58,7 +59,7 @@ class Hub:
         self.workflow = WorkflowService(self.store, self.workspace, self.plugins, self.job_service)
 
     async def start(self) -> None:
-        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.settings.data_dir)
         await self.store.create_schema()
         await self.jobs.start()
 

@@ -90,6 +90,22 @@ class Settings:
     max_message_size: int = _env_field(
         "HUB_MAX_MESSAGE_SIZE", DEFAULT_MAX_MESSAGE_SIZE, "Largest frame, in bytes."
     )
+    max_body_size: int = _env_field(
+        "HUB_MAX_BODY_SIZE",
+        8 * 1024 * 1024,
+        "Largest JSON request body, in bytes (413 past it); streamed uploads have their own.",
+    )
+    header_timeout: float = _env_field(
+        "HUB_HEADER_TIMEOUT",
+        10.0,
+        "Seconds a client connection has to send a whole request head before it is closed.",
+    )
+    max_connections: int = _env_field(
+        "HUB_MAX_CONNECTIONS",
+        0,
+        "Open client connections beyond which new ones are refused; 0 derives it from the "
+        "file-descriptor limit.",
+    )
     sqlite_synchronous: str = _env_field(
         "HUB_SQLITE_SYNCHRONOUS",
         "NORMAL",
@@ -105,6 +121,7 @@ class Settings:
             "accept_timeout",
             "reconnect_grace",
             "retry_delay",
+            "header_timeout",
         )
         for name in positive:
             # `not x > 0` is also true for NaN, which every plain comparison lets through.
@@ -120,6 +137,10 @@ class Settings:
             self._refuse("max_attempts", "at least 1")
         if self.max_message_size < MIN_MESSAGE_SIZE:
             self._refuse("max_message_size", f"at least {MIN_MESSAGE_SIZE} (bytes)")
+        if self.max_body_size < 1024:
+            self._refuse("max_body_size", "at least 1024 (bytes)")
+        if self.max_connections < 0:
+            self._refuse("max_connections", "0 (derived from the file-descriptor limit) or more")
         if self.lease_ttl <= self.heartbeat_interval:
             self._refuse(
                 "lease_ttl",

@@ -175,6 +175,9 @@ def test_settings_error_is_a_value_error() -> None:
             {"HUB_HEARTBEAT_TIMEOUT_FACTOR": "0.5"}, "heartbeat_timeout_factor", id="factor-low"
         ),
         pytest.param({"HUB_MAX_MESSAGE_SIZE": "1023"}, "max_message_size", id="size-small"),
+        pytest.param({"HUB_MAX_BODY_SIZE": "1023"}, "max_body_size", id="body-small"),
+        pytest.param({"HUB_HEADER_TIMEOUT": "0"}, "header_timeout", id="header-timeout-zero"),
+        pytest.param({"HUB_MAX_CONNECTIONS": "-1"}, "max_connections", id="connections-neg"),
         pytest.param(
             {"HUB_SQLITE_SYNCHRONOUS": "SOMETIMES"}, "SYNCHRONOUS", id="synchronous-unknown"
         ),
@@ -287,6 +290,7 @@ def test_docs_explain_sqlite_synchronous_and_database_urls() -> None:
         pytest.param({"HUB_LEASE_TTL": "infinity"}, id="lease-inf"),
         pytest.param({"HUB_HEARTBEAT_TIMEOUT_FACTOR": "nan"}, id="factor-nan"),
         pytest.param({"HUB_CANCEL_GRACE": "nan"}, id="grace-nan"),
+        pytest.param({"HUB_HEADER_TIMEOUT": "inf"}, id="header-timeout-inf"),
     ],
 )
 def test_non_finite_numbers_are_refused(environ: dict[str, str]) -> None:

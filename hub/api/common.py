@@ -49,10 +49,15 @@ def capped_request(request: Request, max_bytes: int) -> Request:
     return Request(request.scope, capped_receive)
 
 
-async def json_body(request: Request, model: type[Model]) -> Model:
-    """The body validated into `model`; not JSON, or not an object, is a clear 422."""
+async def json_body(request: Request, model: type[Model], *, max_bytes: int | None = None) -> Model:
+    """The body validated into `model`; not JSON, or not an object, is a clear 422.
+
+    Every JSON body is read through the cap (HUB_MAX_BODY_SIZE, or a route's own documented
+    `max_bytes`): a JSON document is parsed whole, so an unbounded one is unbounded memory.
+    """
+    limit = hub_of(request).settings.max_body_size if max_bytes is None else max_bytes
     try:
-        data: Any = await request.json()
+        data: Any = await capped_request(request, limit).json()
     except (ValueError, RecursionError):
         raise Invalid(
             "request body must be JSON (and nested at most a few hundred levels)"

@@ -16,6 +16,7 @@ from starlette.routing import Route
 
 from ango_plugins_sdk.protocol.workspace import AssetIn
 from hub.api.common import hub_of, json_body
+from hub.api.projects import MAX_JSON_ASSETS_BYTES
 from hub.jobs.state import ActiveJob
 from hub.jobs.tokens import InvalidToken
 from hub.services.accounts import Principal
@@ -95,7 +96,8 @@ async def job_csv(request: Request) -> Response:
 
 async def post_documents(request: Request) -> Response:
     job = _running_job(request, "markdown")
-    batch = await json_body(request, _Documents)
+    # Documents are an asset list: the SDK sends up to 500 per request (markdown, often KiBs).
+    batch = await json_body(request, _Documents, max_bytes=MAX_JSON_ASSETS_BYTES)
     try:
         assets = [
             AssetIn(markdown=d.markdown, external_id=d.external_id, batch=d.batch)

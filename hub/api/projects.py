@@ -36,7 +36,8 @@ from hub.storage.base import CHUNK_SIZE
 from hub.store.workspace import Project
 
 MAX_JSON_ASSETS_BYTES = 32 * 1024 * 1024
-"""A JSON asset list (up to 10,000 assets) is parsed whole, so its body is capped."""
+"""A JSON asset list (up to 10,000 assets, markdown ones up to 1 MB each) may be larger than
+other JSON bodies (HUB_MAX_BODY_SIZE): its route says so, and stays capped all the same."""
 MAX_FILES_PER_UPLOAD = 100
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024 * 1024
 """A whole multipart request; each file is also capped at `MAX_IMAGE_BYTES`."""
@@ -124,7 +125,7 @@ async def create_assets(request: Request) -> Response:
     project_id = request.path_params["project_id"]
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         return await _upload_images(request, principal, project_id)
-    spec = await json_body(capped_request(request, MAX_JSON_ASSETS_BYTES), AssetsCreate)
+    spec = await json_body(request, AssetsCreate, max_bytes=MAX_JSON_ASSETS_BYTES)
     created, skipped = await hub_of(request).workspace.create_assets(
         principal.organization_id, project_id, spec.assets, dedupe=spec.dedupe
     )

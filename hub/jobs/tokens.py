@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from hub.private_files import private_file
+
 TOKEN_TTL = 24 * 3600.0
 
 
@@ -37,13 +39,15 @@ def load_or_create_key(data_dir: Path, configured: str = "") -> bytes:
         return configured.encode("utf-8")
     path = data_dir / "secret_key"
     try:
-        return path.read_bytes()
+        key = path.read_bytes()
     except FileNotFoundError:
         key = secrets.token_bytes(32)
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(key)
         return key
+    private_file(path)  # a key another user can read signs any job token they like
+    return key
 
 
 class JobTokens:

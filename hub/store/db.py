@@ -26,6 +26,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from hub.private_files import private_file
+
 _SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 
@@ -34,7 +36,7 @@ class Store:
         parsed = make_url(url)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         if self.is_sqlite and parsed.database not in (None, "", ":memory:"):
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            _private_sqlite_files(Path(parsed.database))
         self.engine: AsyncEngine = create_async_engine(url, pool_pre_ping=not self.is_sqlite)
         if self.is_sqlite:
             _configure_sqlite(self.engine, sqlite_synchronous.upper())
@@ -71,6 +73,16 @@ class Store:
             return
         async with self._write_lock, self._write_sessions() as session, session.begin():
             yield session
+
+
+def _private_sqlite_files(database: Path) -> None:
+    """The database and its -wal and -shm files readable by the hub's user only: they hold
+    password hashes and every job's data. Its directory is created private if missing (an
+    existing one is the operator's: the data dir is tightened by the hub, not here)."""
+    database.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_file(database, create=True)
+    for suffix in ("-wal", "-shm"):
+        private_file(database.with_name(database.name + suffix))
 
 
 def _enter_wal(cursor: Any) -> None:
