@@ -122,6 +122,6 @@ def test_size_limits_say_what_each_band_of_oversized_frame_gets() -> None:
     """tests/e2e/test_frame_limits.py checks the same two bands against a real hub."""
     text = section("Size limits")
     assert "answered with `error`\n  `message_too_big`" in text
-    assert "larger than 4 × `max_message_size` is not read at all" in text
+    assert "larger than 4 \N{MULTIPLICATION SIGN} `max_message_size` is not read at all" in text
     assert "no `error` message comes first" in text
     assert "`hello.max_message_size` is the largest frame the **plugin** accepts" in text
