@@ -16,6 +16,7 @@ import logging
 import os
 import socket
 import ssl
+import time
 from collections.abc import Awaitable
 from typing import Protocol, TypeVar
 from urllib.parse import urlsplit
@@ -31,15 +32,13 @@ from ango_plugins_sdk.protocol import (
     CloseCode,
     Error,
     ErrorCode,
-    Heartbeat,
-    Hello,
     Job,
     JobRef,
     JobType,
     PluginMessage,
+    PluginSession,
     ProtocolError,
     Welcome,
-    decode,
     encode,
 )
 
@@ -192,8 +191,19 @@ class HubConnection:
 
     async def _session(self, channel: Channel, stop: asyncio.Event) -> bool:
         """One connection; True if it got as far as hello (so the backoff starts over)."""
+        core = PluginSession(
+            sdk_version=__version__,
+            plugin_version=self._plugin_version,
+            hostname=socket.gethostname(),
+            pid=os.getpid(),
+            capacity=self._capacity,
+            job_type=self._job_type,
+            max_message_size=MAX_INCOMING_MESSAGE_SIZE,
+            welcome_timeout=WELCOME_TIMEOUT,
+            now=time.monotonic(),
+        )
         try:
-            welcome = await _unless_stopped(self._handshake(channel), stop)
+            welcome = await _unless_stopped(self._handshake(channel, core), stop)
             if welcome is None:
                 with contextlib.suppress(Exception):
                     await channel.close(CloseCode.NORMAL, "plugin stopping")
@@ -212,8 +222,8 @@ class HubConnection:
         self.connected.set()
         await self._jobs.attach(send, welcome.max_message_size)
         tasks = [
-            asyncio.create_task(self._receive(channel)),
-            asyncio.create_task(self._heartbeat(channel, welcome.heartbeat_interval)),
+            asyncio.create_task(self._receive(channel, core)),
+            asyncio.create_task(self._heartbeat(channel, core)),
             asyncio.create_task(stop.wait()),
         ]
         try:
@@ -237,44 +247,36 @@ class HubConnection:
             await asyncio.gather(*tasks, return_exceptions=True)
         return True
 
-    async def _handshake(self, channel: Channel) -> Welcome:
-        message = decode(await asyncio.wait_for(channel.recv(), WELCOME_TIMEOUT))
-        if not isinstance(message, Welcome):
-            raise ProtocolError(
-                ErrorCode.UNEXPECTED_MESSAGE, f"expected 'welcome', got {message.type!r}"
-            )
-        hello = Hello(
-            sdk_version=__version__,
-            plugin_version=self._plugin_version,
-            hostname=socket.gethostname()[:255],
-            pid=os.getpid(),
-            capacity=self._capacity,
-            jobs=self._jobs.held_jobs(),
-            job_type=self._job_type,
-            max_message_size=MAX_INCOMING_MESSAGE_SIZE,
-        )
+    async def _handshake(self, channel: Channel, core: PluginSession) -> Welcome:
+        frame = await asyncio.wait_for(channel.recv(), core.deadline() - time.monotonic())
+        hello = core.receive_welcome(frame, self._jobs.held_jobs(), time.monotonic())
         await channel.send(encode(hello))
-        return message
+        assert core.welcome is not None
+        return core.welcome
 
-    async def _receive(self, channel: Channel) -> None:
+    async def _receive(self, channel: Channel, core: PluginSession) -> None:
         while True:
             frame = await channel.recv()
             try:
-                message = decode(frame, max_size=MAX_INCOMING_MESSAGE_SIZE)
+                message = core.receive(frame)
             except ProtocolError as exc:
-                log.warning("ignoring a bad frame from the hub: %s", exc)
+                what = (
+                    "an unexpected message"
+                    if exc.code is ErrorCode.UNEXPECTED_MESSAGE
+                    else "a bad frame"
+                )
+                log.warning("ignoring %s from the hub: %s", what, exc)
                 continue
-            if isinstance(message, Job | Cancel | Ack):
-                await self._jobs.on_message(message)
-            elif isinstance(message, Error):
+            if isinstance(message, Error):
                 log.error("the hub reports %s: %s", message.code, message.message)
             else:
-                log.warning("ignoring unexpected %r message from the hub", message.type)
+                await self._jobs.on_message(message)
 
-    async def _heartbeat(self, channel: Channel, interval: float) -> None:
+    async def _heartbeat(self, channel: Channel, core: PluginSession) -> None:
         while True:
-            await asyncio.sleep(interval)
-            await channel.send(encode(Heartbeat(jobs=self._jobs.held_jobs())))
+            await asyncio.sleep(max(0.0, core.deadline() - time.monotonic()))
+            heartbeat = core.heartbeat(self._jobs.held_jobs(), time.monotonic())
+            await channel.send(encode(heartbeat))
 
     def _raise_if_refused(self, exc: HandshakeRejected) -> None:
         """Stop with one line naming the fix when the answer means retrying cannot help."""
@@ -293,6 +295,8 @@ class HubConnection:
 
     @staticmethod
     def _raise_if_final(exc: BaseException) -> None:
+        if isinstance(exc, ProtocolError) and exc.code.close_code.is_final:
+            raise PluginStopped(f"cannot talk to this hub: {exc.message}")
         if isinstance(exc, ChannelClosed) and exc.code in set(CloseCode):
             code = CloseCode(exc.code)
             if code.is_final:

@@ -7,6 +7,8 @@ import logging
 
 from ango_plugins_sdk.protocol import CloseCode
 from hub.jobs.engine import JobEngine
+from hub.jobs.live import LiveRegistry
+from hub.jobs.loop import EngineLoop
 from hub.jobs.tokens import JobTokens, load_or_create_key
 from hub.private_files import private_dir
 from hub.services.accounts import AccountService
@@ -14,7 +16,6 @@ from hub.services.directory import DirectoryService
 from hub.services.files import FileService
 from hub.services.job_types import JobTypeRules
 from hub.services.jobs import JobService
-from hub.services.live import LiveRegistry
 from hub.services.plugins import PluginService
 from hub.services.presets import PresetService
 from hub.services.sessions import SessionService
@@ -46,6 +47,7 @@ class Hub:
         self.tokens = JobTokens(self.signing_key)
         self.job_rules = JobTypeRules(self.workspace, self.files, self.storage, self.tokens)
         self.jobs = JobEngine(self.store, self.live, settings, rules=self.job_rules)
+        self.engine_loop = EngineLoop(self.jobs, self.live)
         self.plugins = PluginService(self.store, self.live, end_jobs=self.jobs.end_plugin_jobs)
         self.directory = DirectoryService(self.store, self.plugins)
         self.presets = PresetService(self.store, self.plugins)
@@ -61,13 +63,13 @@ class Hub:
     async def start(self) -> None:
         private_dir(self.settings.data_dir)
         await self.store.create_schema()
-        await self.jobs.start()
+        await self.engine_loop.start()
 
     async def stop(self) -> None:
         """Stop taking work, tell plugins the hub is restarting, close the database."""
         self.closing.set()
         # Sockets first, so no outcome arrives after the engine's last commit.
         await self.live.disconnect_all(CloseCode.SERVICE_RESTART, "hub restarting")
-        await self.jobs.stop()
+        await self.engine_loop.stop()
         await self.store.close()
         await self.storage.close()

@@ -35,6 +35,7 @@ from .messages import (
     Result,
     Welcome,
 )
+from .session import HubSession, IllegalSessionMove, PluginSession, SessionState
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_SIZE",
@@ -53,6 +54,8 @@ __all__ = [
     "Heartbeat",
     "Hello",
     "HubMessage",
+    "HubSession",
+    "IllegalSessionMove",
     "IllegalTransition",
     "Job",
     "JobError",
@@ -64,10 +67,12 @@ __all__ = [
     "Message",
     "MessageTooLarge",
     "PluginMessage",
+    "PluginSession",
     "Progress",
     "ProtocolError",
     "Release",
     "Result",
+    "SessionState",
     "Welcome",
     "can_transition",
     "check_transition",

@@ -9,7 +9,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from hub.api.common import caller, hub_of, json_body, page_args
-from hub.services.live import LiveConnection
+from hub.jobs.live import LiveConnection
 from hub.services.plugins import PluginCreate, PluginUpdate
 from hub.store import Plugin
 

@@ -1,8 +1,8 @@
-"""One plugin connection, from the upgrade to the close.
+"""One plugin connection, from the upgrade to the close: the I/O around `HubSession`.
 
-The session owns the socket: it says `welcome`, waits for `hello`, registers the
-connection as live, then feeds every frame to the job engine until the socket
-closes, a frame breaks the protocol, or heartbeats stop.
+The protocol's `HubSession` decides (welcome, the hello checks, what a frame means, when
+silence is a timeout); this module moves frames between it and the socket, registers the
+connection as live once it said hello, and tells the job engine what the plugin reports.
 """
 
 from __future__ import annotations
@@ -10,28 +10,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 
 from pydantic import BaseModel
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from ango_plugins_sdk.protocol import (
-    PROTOCOL_VERSION,
     CloseCode,
-    ErrorCode,
     Heartbeat,
     Hello,
+    HubSession,
     JobType,
     ProtocolError,
-    Welcome,
-    decode,
-    encode,
 )
+from hub.jobs.live import LiveConnection
 from hub.runtime import Hub
 from hub.security import new_id
-from hub.services.live import LiveConnection
 
 log = logging.getLogger("hub.gateway")
-
 
 _GONE = (WebSocketDisconnect, RuntimeError, OSError)
 """Every way Starlette and uvicorn report a socket that is already gone: a send after the
@@ -60,42 +56,38 @@ class _Closed(Exception):
 
 class PluginSession:
     def __init__(self, websocket: WebSocket, hub: Hub, plugin_id: str, plugin_type: str) -> None:
+        settings = hub.settings
         self._ws = websocket
         self._hub = hub
-        self._settings = hub.settings
         self.plugin_id = plugin_id
-        self.plugin_type = JobType(plugin_type)
         self.id = new_id()
+        self._core = HubSession(
+            connection_id=self.id,
+            plugin_type=JobType(plugin_type),
+            heartbeat_interval=settings.heartbeat_interval,
+            heartbeat_timeout=settings.heartbeat_timeout,
+            hello_timeout=settings.hello_timeout,
+            lease_ttl=settings.lease_ttl,
+            max_message_size=settings.max_message_size,
+            now=time.monotonic(),
+        )
         self._send_lock = asyncio.Lock()
         self._closing = False
         self._close_code: int | None = None
         """Who closed the socket and why: the hub's code, else the peer's."""
-        self._peer_max_size = self._settings.max_message_size
-        """Largest frame the peer takes: what it announced in `hello`, else what the hub
-        told it in `welcome` (an older SDK checks frames against that)."""
         self._connection: LiveConnection | None = None
 
     async def run(self) -> None:
         await self._ws.accept()
-        await self.send(
-            Welcome(
-                connection_id=self.id,
-                heartbeat_interval=self._settings.heartbeat_interval,
-                lease_ttl=self._settings.lease_ttl,
-                max_message_size=self._settings.max_message_size,
-            )
-        )
+        await self.send(self._core.welcome())
         self._hub.live.handshake_started(self.plugin_id, self.close)
         try:
-            hello = await self._receive_hello()
-        except _Closed:
-            return
+            await self._receive()  # until hello, or the end
         finally:
             self._hub.live.handshake_ended(self.plugin_id, self.close)
+        hello = self._core.hello
         if hello is None or self._closing:
-            return  # refused, or closed meanwhile (secret rotated, plugin deleted)
-        if hello.max_message_size is not None:
-            self._peer_max_size = hello.max_message_size
+            return  # refused, timed out, or closed meanwhile (secret rotated, plugin deleted)
         connection = LiveConnection(
             id=self.id,
             plugin_id=self.plugin_id,
@@ -120,11 +112,11 @@ class PluginSession:
             hello.capacity,
         )
         try:
-            await self._hub.jobs.connection_opened(connection, hello.jobs)
-            await self._serve(connection)
+            self._hub.jobs.connection_opened(connection, hello.jobs)
+            await self._receive()
         finally:
             self._hub.live.remove(connection)
-            await self._hub.jobs.connection_closed(connection, orderly=self._close_code in _ORDERLY)
+            self._hub.jobs.connection_closed(connection, orderly=self._close_code in _ORDERLY)
             log.info(
                 "plugin %s disconnected: connection %s (close code %s)",
                 self.plugin_id,
@@ -132,84 +124,51 @@ class PluginSession:
                 self._close_code,
             )
 
-    async def _receive_hello(self) -> Hello | None:
-        try:
-            message = decode(
-                await asyncio.wait_for(self._receive_frame(), self._settings.hello_timeout),
-                max_size=self._settings.max_message_size,
-            )
-        except TimeoutError:
-            log.warning(
-                "plugin %s connection %s: no hello within %.1fs, closing",
-                self.plugin_id,
-                self.id,
-                self._settings.hello_timeout,
-            )
-            await self.close(CloseCode.HELLO_TIMEOUT, "no hello received in time")
-            return None
-        except ProtocolError as exc:
-            await self._reject(exc)
-            return None
-        if not isinstance(message, Hello):
-            await self._reject(
-                ProtocolError(
-                    ErrorCode.UNEXPECTED_MESSAGE, f"expected 'hello', got {message.type!r}"
-                )
-            )
-            return None
-        if message.protocol != PROTOCOL_VERSION:
-            await self._reject(
-                ProtocolError(
-                    ErrorCode.UNSUPPORTED_PROTOCOL,
-                    f"hub speaks protocol {PROTOCOL_VERSION}, plugin sent {message.protocol}",
-                )
-            )
-            return None
-        if message.job_type is not None and message.job_type != self.plugin_type:
-            # Served anyway, every job would fail in the callback (or worse, succeed with
-            # the wrong meaning): say so once, at the door.
-            await self._reject(
-                ProtocolError(
-                    ErrorCode.JOB_TYPE_MISMATCH,
-                    f"plugin is {self.plugin_type.value!r} but this process serves "
-                    f"{message.job_type.value!r} jobs; use the ID and secret of a "
-                    f"{message.job_type.value!r} plugin",
-                )
-            )
-            return None
-        return message
-
-    async def _serve(self, connection: LiveConnection) -> None:
-        # Any frame proves the process is alive; silence past the timeout means it is not.
-        timeout = self._settings.heartbeat_timeout
+    async def _receive(self) -> None:
+        """Feed frames to the session core until it opens (during the handshake) or until
+        the connection ends (once open)."""
         while True:
+            now = time.monotonic()
             try:
-                frame = await asyncio.wait_for(self._receive_frame(), timeout)
+                frame = await asyncio.wait_for(self._receive_frame(), self._core.deadline() - now)
             except TimeoutError:
-                if self._closing:
-                    return  # we closed it; the peer never answered the close
-                log.warning(
-                    "plugin %s connection %s: no heartbeat for %.1fs, closing",
-                    self.plugin_id,
-                    self.id,
-                    timeout,
-                )
-                await self.close(CloseCode.HEARTBEAT_TIMEOUT, "heartbeat timeout")
+                await self._time_out()
                 return
             except _Closed:
                 return
-            connection.saw_heartbeat()
+            if self._closing:
+                continue  # closed by the hub: wait for the peer's answer (or the deadline)
             try:
-                message = decode(frame, max_size=self._settings.max_message_size)
-                if isinstance(message, Hello):
-                    raise ProtocolError(ErrorCode.UNEXPECTED_MESSAGE, "'hello' was already sent")
-                if isinstance(message, Heartbeat):
-                    await self._hub.jobs.heartbeat(connection, message.jobs)
-                else:
-                    await self._hub.jobs.handle(connection, message)
+                message = self._core.receive(frame, time.monotonic())
             except ProtocolError as exc:
                 await self._reject(exc)
                 return
+            if isinstance(message, Hello):
+                return  # the handshake is over (a second hello raises instead)
+            assert self._connection is not None
+            self._connection.saw_heartbeat()  # any frame proves the process alive
+            if isinstance(message, Heartbeat):
+                self._hub.jobs.heartbeat(self._connection, message.jobs)
+            else:
+                try:
+                    self._hub.jobs.handle(self._connection, message)
+                except ProtocolError as exc:
+                    await self._reject(exc)
+                    return
+
+    async def _time_out(self) -> None:
+        if self._closing:
+            return  # we closed it; the peer never answered the close
+        settings = self._hub.settings
+        code = self._core.timeout_code()
+        if code is CloseCode.HELLO_TIMEOUT:
+            what, seconds, reason = "no hello", settings.hello_timeout, "no hello received in time"
+        else:
+            what, seconds, reason = "no heartbeat", settings.heartbeat_timeout, "heartbeat timeout"
+        log.warning(
+            "plugin %s connection %s: %s for %.1fs, closing", self.plugin_id, self.id, what, seconds
+        )
+        await self.close(code, reason)
 
     async def _receive_frame(self) -> str | bytes:
         message = await self._ws.receive()
@@ -239,7 +198,7 @@ class PluginSession:
         """
         if self._closing:
             return
-        text = encode(message, max_size=self._peer_max_size)
+        text = self._core.encode(message)
         async with self._send_lock:
             try:
                 await self._ws.send_text(text)
@@ -251,6 +210,7 @@ class PluginSession:
             return
         self._closing = True
         self._close_code = code
+        self._core.close()
         if self._connection is not None:
             # Closed by the hub: offline now, not when the peer gets round to answering.
             self._hub.live.remove(self._connection)

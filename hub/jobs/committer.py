@@ -2,9 +2,14 @@
 
 Changes are recorded, not written: a new job, a job whose state changed (its full
 snapshot is written, so the order of changes inside one batch does not matter), a log
-record. The writer wakes when there is work and writes everything pending at once;
-whoever needs durability awaits `commit()`, which resolves after the next transaction
-that contains everything recorded before the call.
+record, an effect (a write an outcome makes, such as pre-labels). The writer wakes when
+there is work and writes everything pending at once; whoever needs durability awaits
+`commit()`, which resolves after the next transaction that contains everything recorded
+before the call.
+
+Effects run first in their transaction, each in a savepoint, and each reports back whether
+it held; the job states are snapshotted after that, so a job whose effect failed is
+written as failed in the same transaction, never as succeeded.
 """
 
 from __future__ import annotations
@@ -23,6 +28,9 @@ from hub.store import Job, JobLog, Store
 log = logging.getLogger("hub.jobs")
 
 Effect = Callable[[AsyncSession], Awaitable[None]]
+EffectDone = Callable[[Exception | None], None]
+"""Told how an effect went (None: it held), inside its transaction, before the job states
+are snapshotted: what it changes in memory is written with it."""
 
 _JOBS = cast(Table, Job.__table__)
 _JOB_LOGS = cast(Table, JobLog.__table__)
@@ -42,9 +50,10 @@ class Committer:
         self._new: dict[str, ActiveJob] = {}
         self._dirty: dict[str, ActiveJob] = {}
         self._logs: list[dict[str, Any]] = []
-        self._effects: list[Effect] = []
+        self._effects: list[tuple[Effect, EffectDone | None]] = []
         self._waiters: list[asyncio.Future[None]] = []
         self._wake = asyncio.Event()
+        self._writing = False
         self._task: asyncio.Task[None] | None = None
         self.commits = 0
         """Transactions written so far (for /metrics and benchmarks)."""
@@ -82,14 +91,22 @@ class Committer:
         )
         self._wake.set()
 
-    def also(self, effect: Effect) -> None:
+    def also(self, effect: Effect, then: EffectDone | None = None) -> None:
         """Run `effect` inside the next transaction, so what it writes commits together with
-        the job states in it (an outcome's side effects, applied exactly once with it)."""
-        self._effects.append(effect)
+        the job states in it (an outcome's side effects, applied exactly once with it), and
+        tell `then` whether it held. A failed effect is undone alone (a savepoint)."""
+        self._effects.append((effect, then))
         self._wake.set()
+
+    @property
+    def idle(self) -> bool:
+        """Nothing recorded that is not on disk, and no transaction being written."""
+        return not (self._writing or self._new or self._dirty or self._logs or self._effects)
 
     async def commit(self) -> None:
         """Wait until everything recorded so far is durable."""
+        if self.idle:
+            return
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         self._wake.set()
@@ -109,55 +126,80 @@ class Committer:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            new, self._new = self._new, {}
-            dirty, self._dirty = self._dirty, {}
-            logs, self._logs = self._logs, []
-            effects, self._effects = self._effects, []
-            waiters, self._waiters = self._waiters, []
-            # Snapshots are taken now, at the start of the transaction; later changes
-            # mark the job dirty again and go in the next one.
-            inserts = [job.insert_row() for job in new.values()]
-            updates = [job.snapshot() for job in dirty.values()]
-            written = [(job, row["status"]) for job, row in zip(new.values(), inserts, strict=True)]
-            written += [
-                (job, row["status"]) for job, row in zip(dirty.values(), updates, strict=True)
-            ]
+            self._writing = True
             try:
-                async with self._store.write() as session:
-                    if inserts:
-                        await session.execute(insert(_JOBS), inserts)
-                    if updates:
-                        await session.execute(_UPDATE_JOB, updates)
-                    for effect in effects:
-                        await _run_effect(session, effect)
-                    if logs:
-                        await session.execute(insert(_JOB_LOGS), logs)
-            except Exception as exc:
-                log.exception("group commit of %d jobs failed; will retry", len(new) + len(dirty))
-                # Put the changes back so the next transaction retries them.
-                self._new = {**new, **self._new}
-                for job_id, job in dirty.items():
-                    self._dirty.setdefault(job_id, job)
-                self._logs = logs + self._logs
-                self._effects = effects + self._effects
-                for waiter in waiters:
-                    if not waiter.done():
-                        waiter.set_exception(exc)
-                await asyncio.sleep(0.5)
-                self._wake.set()
-                continue
-            self.commits += 1
-            self._after_commit(written)
+                await self._write_pending()
+            finally:
+                self._writing = False
+
+    async def _write_pending(self) -> None:
+        effects, self._effects = self._effects, []
+        waiters, self._waiters = self._waiters, []
+        if not (effects or self._new or self._dirty or self._logs):
+            _resolve(waiters)  # what they waited for went out in an earlier transaction
+            return
+        new: dict[str, ActiveJob] = {}
+        dirty: dict[str, ActiveJob] = {}
+        logs: list[dict[str, Any]] = []
+        try:
+            async with self._store.write() as session:
+                for effect, then in effects:
+                    await _run_effect(session, effect, then)
+                # Snapshots are taken now, after the effects told their jobs how they went;
+                # later changes mark a job dirty again and go in the next transaction.
+                new, self._new = self._new, {}
+                dirty, self._dirty = self._dirty, {}
+                logs, self._logs = self._logs, []
+                inserts = [job.insert_row() for job in new.values()]
+                updates = [job.snapshot() for job in dirty.values()]
+                written = [
+                    (job, row["status"]) for job, row in zip(new.values(), inserts, strict=True)
+                ]
+                written += [
+                    (job, row["status"]) for job, row in zip(dirty.values(), updates, strict=True)
+                ]
+                if inserts:
+                    await session.execute(insert(_JOBS), inserts)
+                if updates:
+                    await session.execute(_UPDATE_JOB, updates)
+                if logs:
+                    await session.execute(insert(_JOB_LOGS), logs)
+        except Exception as exc:
+            log.exception("group commit of %d jobs failed; will retry", len(new) + len(dirty))
+            # Put the changes back so the next transaction retries them. An effect's
+            # `then` may run again: it must be idempotent.
+            self._new = {**new, **self._new}
+            for job_id, job in dirty.items():
+                self._dirty.setdefault(job_id, job)
+            self._logs = logs + self._logs
+            self._effects = effects + self._effects
             for waiter in waiters:
                 if not waiter.done():
-                    waiter.set_result(None)
+                    waiter.set_exception(exc)
+            await asyncio.sleep(0.5)
+            self._wake.set()
+            return
+        self.commits += 1
+        self._after_commit(written)
+        _resolve(waiters)
 
 
-async def _run_effect(session: AsyncSession, effect: Effect) -> None:
-    """An effect runs in a savepoint: if it fails, it alone is undone and logged, and the
-    job states in the transaction still commit (a bad effect must not stall every job)."""
+def _resolve(waiters: list[asyncio.Future[None]]) -> None:
+    for waiter in waiters:
+        if not waiter.done():
+            waiter.set_result(None)
+
+
+async def _run_effect(session: AsyncSession, effect: Effect, then: EffectDone | None) -> None:
+    """An effect runs in a savepoint: if it fails, it alone is undone (a bad effect must not
+    stall every job), and `then` hears why."""
     try:
         async with session.begin_nested():
             await effect(session)
-    except Exception:
-        log.exception("a job outcome's side effect failed; the job's state is kept")
+    except Exception as exc:
+        log.exception("a job outcome's side effect failed")
+        if then is not None:
+            then(exc)
+        return
+    if then is not None:
+        then(None)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from ango_plugins_sdk.protocol import Job as JobMessage
-from ango_plugins_sdk.protocol import JobStatus, JobType
+from ango_plugins_sdk.protocol import JobStatus, JobType, check_transition
 from hub.store import Job
 
 MUTABLE_COLUMNS = (
@@ -64,6 +64,9 @@ class ActiveJob:
     disconnected_at: float | None = None
     """When the connection of the process running the accepted attempt closed; the job
     waits the reconnect grace for that process to claim it again."""
+    applying: bool = False
+    """Its result's writes are on their way to disk with its final status: nothing else may
+    finish it meanwhile."""
 
     @property
     def is_terminal(self) -> bool:
@@ -103,3 +106,13 @@ class ActiveJob:
 
 
 _COLUMNS = frozenset(column.key for column in Job.__table__.columns)
+
+
+def move(job: ActiveJob, target: JobStatus) -> None:
+    """Change a job's status along the protocol's state machine; an illegal move is a bug."""
+    job.status = check_transition(JobStatus(job.status), target)
+
+
+def error(message: str, kind: str) -> dict[str, Any]:
+    """A job's `error` as the hub writes it for what it decided (not the plugin's report)."""
+    return {"message": message, "kind": kind, "retryable": False, "traceback": None}

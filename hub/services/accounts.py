@@ -167,10 +167,9 @@ class AccountService:
     async def remove_member(self, principal: Principal, user_id: str) -> None:
         """Remove the user, their API keys and their dashboard sessions, all at once.
 
-        One transaction, rather than calling SessionService.end_all afterwards (which
-        would also import it into this module, and it imports Principal from here): a
-        removed member can never keep a working session or key through a failure between
-        two steps. The keys are deleted, not marked revoked, as their rows point at the
+        One transaction, rather than ending the sessions in a second step: a removed
+        member can never keep a working session or key through a failure between two
+        steps. The keys are deleted, not marked revoked, as their rows point at the
         user being deleted.
         """
         _require_manager(principal)

@@ -15,10 +15,10 @@ from sqlalchemy import CompoundSelect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ango_plugins_sdk.protocol import CloseCode, JobType
+from hub.jobs.live import LiveRegistry
 from hub.security import hash_token, new_plugin_secret, token_matches
 from hub.services.config_schema import check_config, validate_schema
 from hub.services.errors import Invalid, NotFound
-from hub.services.live import LiveRegistry
 from hub.store import Plugin, PluginInstall, Store, utcnow
 from hub.store.paging import newest_first
 

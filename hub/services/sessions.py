@@ -27,11 +27,6 @@ class SignedIn:
     email: str
     organization_name: str
 
-    @property
-    def can_manage(self) -> bool:
-        """Owners and admins manage members; members use the workspace."""
-        return self.principal.role in ("owner", "admin")
-
 
 class SessionService:
     def __init__(self, store: Store) -> None:
@@ -80,7 +75,3 @@ class SessionService:
             await session.execute(
                 delete(WebSession).where(WebSession.token_hash == hash_token(token))
             )
-
-    async def end_all(self, user_id: str) -> None:
-        async with self._store.write() as session:
-            await session.execute(delete(WebSession).where(WebSession.user_id == user_id))

@@ -1,9 +1,12 @@
 """Fixtures for the job engine: a fake clock, a real SQLite store, an engine driven by hand,
-and fake plugin connections that record what the hub sends them."""
+and fake plugin connections that record what the hub sends them.
+
+Nothing runs in the background: `Harness.step()` is one delivery round (dispatch, commit,
+send), and time moves only when a test moves the clock and calls `reap()`. So after a step,
+what has not happened will not happen, and tests never sleep to find out."""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -15,14 +18,14 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from ango_plugins_sdk.protocol import CloseCode, JobRef, JobStatus, encode
-from hub.jobs.engine import JobEngine
+from hub.jobs.engine import Applied, JobEngine
+from hub.jobs.live import LiveConnection, LiveRegistry
+from hub.jobs.loop import EngineLoop
 from hub.jobs.queue import BATCH
 from hub.jobs.state import ActiveJob
 from hub.security import new_id
-from hub.services.live import LiveConnection, LiveRegistry
 from hub.settings import Settings
 from hub.store import Job, JobLog, Organization, Plugin, Store
-from tests.timing import PATIENCE
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -58,6 +61,7 @@ class FakePeer:
     """The plugin side of one connection: what the hub sent it and how it was closed."""
 
     connection: LiveConnection
+    harness: Harness
     sent: list[BaseModel] = field(default_factory=list)
     closed: list[tuple[CloseCode, str]] = field(default_factory=list)
     on_send: Callable[[BaseModel], Awaitable[None]] | None = None
@@ -73,6 +77,16 @@ class FakePeer:
 _connection_numbers = itertools.count(1)
 
 
+class PassThrough:
+    """Job type rules that send the stored input and store the output as the result."""
+
+    def dispatch_input(self, job: ActiveJob) -> dict[str, Any]:
+        return job.input
+
+    def apply(self, job: ActiveJob, output: Any) -> Applied:
+        return Applied(output)
+
+
 @dataclass
 class Harness:
     """One engine on one store, with the fake clock and a live registry."""
@@ -83,6 +97,21 @@ class Harness:
     live: LiveRegistry
     engine: JobEngine
     stopped: bool = False
+
+    async def step(self) -> None:
+        """Delivery rounds, as the hub's loop runs them (dispatch, commit, send), until the
+        engine has nothing left to do: what has not happened now will not happen by itself."""
+        loop = EngineLoop(self.engine, self.live)
+        for _ in range(10):
+            await loop.deliver()
+            if not self.engine.has_work:
+                return
+        raise AssertionError("the engine still has work after 10 delivery rounds")
+
+    async def expect(self, predicate: Callable[[], Any], what: str = "the condition") -> None:
+        """After the pending work is done, `predicate()` holds."""
+        await self.step()
+        assert predicate(), f"expected {what}"
 
     # --- jobs ------------------------------------------------------------------------
 
@@ -126,7 +155,7 @@ class Harness:
         peer: FakePeer
 
         async def send(message: BaseModel) -> None:
-            encode(message, max_size=max_message_size)
+            encode(message, max_size=max_message_size)  # refuses what the process cannot take
             if peer.on_send is not None:
                 await peer.on_send(message)
             peer.sent.append(message)
@@ -146,7 +175,7 @@ class Harness:
             close=close,
             send=send,
         )
-        peer = FakePeer(connection)
+        peer = FakePeer(connection, self)
         self.live.add(connection)
         return peer
 
@@ -160,13 +189,15 @@ class Harness:
     ) -> FakePeer:
         """Register a connection and announce it, as the gateway does after `hello`."""
         peer = self.register(capacity, plugin_id=plugin_id, max_message_size=max_message_size)
-        await self.engine.connection_opened(peer.connection, held or [])
+        self.engine.connection_opened(peer.connection, held or [])
+        await self.step()
         return peer
 
     async def disconnect(self, peer: FakePeer, *, orderly: bool = False) -> None:
         """What the gateway does when a socket ends (by default, abruptly: a crash, a cut)."""
         self.live.remove(peer.connection)
-        await self.engine.connection_closed(peer.connection, orderly=orderly)
+        self.engine.connection_closed(peer.connection, orderly=orderly)
+        await self.step()
 
     # --- the database ----------------------------------------------------------------
 
@@ -183,27 +214,15 @@ class Harness:
         async with self.store.read() as session:
             return list(await session.scalars(query))
 
-    async def wait_row(
-        self, job_id: str, check: Callable[[Job], bool], *, timeout: float = PATIENCE
-    ) -> Job:
-        """Poll the database until the job's row passes `check`."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            row = await self.row(job_id)
-            if check(row):
-                return row
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"job {job_id} never got there; last row: {_describe(row)}")
-            await asyncio.sleep(0.01)
+    async def expect_row(self, job_id: str, check: Callable[[Job], bool]) -> Job:
+        """The job's stored row, once the pending work is done; it must pass `check`."""
+        await self.step()
+        row = await self.row(job_id)
+        assert check(row), f"job {job_id} is not there; its row: {_describe(row)}"
+        return row
 
-    async def wait_status(self, job_id: str, status: str, *, timeout: float = PATIENCE) -> Job:
-        return await self.wait_row(job_id, lambda r: r.status == status, timeout=timeout)
-
-    async def settle(self) -> None:
-        """Let background work (pumps, acks, the writer) run, and wait for a commit."""
-        await asyncio.sleep(0.02)
-        await self.engine._committer.commit()
-        await asyncio.sleep(0.02)
+    async def expect_status(self, job_id: str, status: str) -> Job:
+        return await self.expect_row(job_id, lambda r: r.status == status)
 
     # --- the engine ------------------------------------------------------------------
 
@@ -216,7 +235,9 @@ class Harness:
         """Stop this engine and start a new one on the same store, with no connections."""
         await self.stop()
         self.live = LiveRegistry()
-        self.engine = JobEngine(self.store, self.live, self.settings, clock=self.clock)
+        self.engine = JobEngine(
+            self.store, self.live, self.settings, clock=self.clock, rules=PassThrough()
+        )
         await self.engine.start()
         self.stopped = False
 
@@ -226,16 +247,6 @@ def _describe(row: Job) -> dict[str, Any]:
         name: getattr(row, name)
         for name in ("status", "attempt", "failed_attempts", "connection_id", "not_before")
     }
-
-
-async def wait_until(
-    predicate: Callable[[], bool], *, timeout: float = PATIENCE, what: str = "condition"
-) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.005)
 
 
 @pytest.fixture
@@ -295,7 +306,7 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
 @pytest.fixture
 async def hub(store: Store, settings: Settings, clock: FakeClock) -> AsyncIterator[Harness]:
     live = LiveRegistry()
-    engine = JobEngine(store, live, settings, clock=clock)
+    engine = JobEngine(store, live, settings, clock=clock, rules=PassThrough())
     await engine.start()
     harness = Harness(store=store, settings=settings, clock=clock, live=live, engine=engine)
     yield harness

@@ -41,7 +41,6 @@ from tests.jobs.conftest import (
     RETRY_WAIT,
     FakePeer,
     Harness,
-    wait_until,
 )
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -49,20 +48,23 @@ from tests.jobs.conftest import (
 
 async def jobs_sent(peer: FakePeer, count: int) -> list[JobMessage]:
     """Wait until `peer` got at least `count` job messages; all of them."""
-    await wait_until(
-        lambda: len(peer.of_type(JobMessage)) >= count, what=f"{count} job messages to {peer.id}"
+    await peer.harness.expect(
+        lambda: len(peer.of_type(JobMessage)) >= count,
+        what=f"{count} job messages to {peer.id}",
     )
     return peer.of_type(JobMessage)
 
 
 async def acks(peer: FakePeer, count: int) -> list[Ack]:
-    await wait_until(lambda: len(peer.of_type(Ack)) >= count, what=f"{count} acks to {peer.id}")
+    await peer.harness.expect(
+        lambda: len(peer.of_type(Ack)) >= count, what=f"{count} acks to {peer.id}"
+    )
     return peer.of_type(Ack)
 
 
 async def accept(hub: Harness, peer: FakePeer, job_id: str, attempt: int) -> None:
-    await hub.engine.handle(peer.connection, Accepted(job_id=job_id, attempt=attempt))
-    await hub.wait_row(job_id, lambda r: r.started_at is not None and r.attempt == attempt)
+    hub.engine.handle(peer.connection, Accepted(job_id=job_id, attempt=attempt))
+    await hub.expect_row(job_id, lambda r: r.started_at is not None and r.attempt == attempt)
 
 
 async def running_one(
@@ -104,7 +106,7 @@ async def lose_attempt(hub: Harness, job_id: str, failed_attempts: int) -> None:
     """Let the current attempt's lease (or accept timeout) lapse and wait for the requeue."""
     hub.clock.advance(LEASE_TTL + 0.01)
     hub.engine.reap()
-    await hub.wait_row(
+    await hub.expect_row(
         job_id, lambda r: r.status == "queued" and r.failed_attempts == failed_attempts
     )
 
@@ -121,9 +123,9 @@ async def test_submitted_job_stays_queued_without_a_connection(hub: Harness) -> 
     [job] = await hub.submit(1)
     row = await hub.row(job.id)  # submit returns after the insert is committed
     assert (row.status, row.attempt, row.connection_id) == ("queued", 0, None)
-    await asyncio.sleep(0.1)
+    await hub.step()
     hub.engine.reap()
-    await hub.settle()
+    await hub.step()
     row = await hub.row(job.id)
     assert (row.status, row.attempt) == ("queued", 0)
     active = hub.engine.active(job.id)
@@ -134,9 +136,9 @@ async def test_submitted_job_stays_queued_without_a_connection(hub: Harness) -> 
 async def test_connection_with_capacity_two_gets_exactly_two_jobs(hub: Harness) -> None:
     jobs = await hub.submit(3)
     peer = hub.register(capacity=2)
-    await hub.engine.connection_opened(peer.connection, [])
+    hub.engine.connection_opened(peer.connection, [])
     await jobs_sent(peer, 2)
-    await asyncio.sleep(0.1)
+    await hub.step()
     sent = peer.of_type(JobMessage)
     assert len(sent) == 2
     assert all(m.attempt == 1 for m in sent)
@@ -163,7 +165,7 @@ async def test_job_message_is_sent_only_after_the_assignment_is_committed(hub: H
 
     peer.on_send = check_db
     await hub.submit(2)  # queued before the connection announces itself
-    await hub.engine.connection_opened(peer.connection, [])
+    hub.engine.connection_opened(peer.connection, [])
     await jobs_sent(peer, 2)
     await hub.submit(1)  # the insert and the assignment may share one transaction
     await jobs_sent(peer, 3)
@@ -173,14 +175,14 @@ async def test_job_message_is_sent_only_after_the_assignment_is_committed(hub: H
 async def test_several_connections_share_the_load(hub: Harness) -> None:
     a = hub.register(capacity=2)
     b = hub.register(capacity=2)
-    await hub.engine.connection_opened(a.connection, [])
-    await hub.engine.connection_opened(b.connection, [])
+    hub.engine.connection_opened(a.connection, [])
+    hub.engine.connection_opened(b.connection, [])
     await hub.submit(2)
-    await wait_until(lambda: len(a.sent) + len(b.sent) == 2)
+    await hub.expect(lambda: len(a.sent) + len(b.sent) == 2)
     assert (len(a.of_type(JobMessage)), len(b.of_type(JobMessage))) == (1, 1)
     await hub.submit(3)
-    await wait_until(lambda: len(a.sent) + len(b.sent) == 4)
-    await asyncio.sleep(0.05)
+    await hub.expect(lambda: len(a.sent) + len(b.sent) == 4)
+    await hub.step()
     assert (a.connection.running, b.connection.running) == (2, 2)
     assert len(a.sent) + len(b.sent) == 4  # the fifth waits for a free slot
 
@@ -193,7 +195,7 @@ async def test_least_loaded_connection_first(hub: Harness) -> None:
     fresh = await hub.connect(capacity=3)
     more = await hub.submit(2)
     await jobs_sent(fresh, 2)
-    await asyncio.sleep(0.05)
+    await hub.step()
     assert {m.job_id for m in fresh.of_type(JobMessage)} == {j.id for j in more}
     assert {m.job_id for m in busy.of_type(JobMessage)} == {j.id for j in jobs}
 
@@ -202,13 +204,13 @@ async def test_capacity_frees_on_outcome_and_the_next_job_is_sent(hub: Harness) 
     jobs = await hub.submit(3)
     peer = await hub.connect(capacity=1)
     [first] = await jobs_sent(peer, 1)
-    await asyncio.sleep(0.05)
+    await hub.step()
     assert len(peer.of_type(JobMessage)) == 1
-    await hub.engine.handle(peer.connection, result(first.job_id, 1, "ok"))
+    hub.engine.handle(peer.connection, result(first.job_id, 1, "ok"))
     second = (await jobs_sent(peer, 2))[1]
     assert second.job_id != first.job_id
     assert second.attempt == 1
-    await hub.engine.handle(peer.connection, failed(second.job_id, 1, "nope"))
+    hub.engine.handle(peer.connection, failed(second.job_id, 1, "nope"))
     third = (await jobs_sent(peer, 3))[2]
     assert {first.job_id, second.job_id, third.job_id} == {j.id for j in jobs}
     assert peer.connection.running == 1
@@ -227,7 +229,7 @@ async def test_result_is_stored_before_the_ack(hub: Harness) -> None:
             at_ack.append((row.status, row.result))
 
     peer.on_send = check_db
-    await hub.engine.handle(peer.connection, result(job.id, 1, {"answer": 42}))
+    hub.engine.handle(peer.connection, result(job.id, 1, {"answer": 42}))
     [ack] = await acks(peer, 1)
     assert (ack.job_id, ack.attempt) == (job.id, 1)
     assert at_ack == [("succeeded", {"answer": 42})]
@@ -236,15 +238,15 @@ async def test_result_is_stored_before_the_ack(hub: Harness) -> None:
     assert row.error is None
     assert "succeeded on attempt 1" in await hub_messages(hub, job.id)
     assert peer.connection.running == 0
-    await wait_until(lambda: hub.engine.active(job.id) is None, what="finished job forgotten")
+    await hub.expect(lambda: hub.engine.active(job.id) is None, what="finished job forgotten")
 
 
 async def test_duplicate_result_is_acked_but_applied_once(hub: Harness) -> None:
     job, peer = await running_one(hub)
-    await hub.engine.handle(peer.connection, result(job.id, 1, "first"))
-    await hub.engine.handle(peer.connection, result(job.id, 1, "second"))  # same batch
+    hub.engine.handle(peer.connection, result(job.id, 1, "first"))
+    hub.engine.handle(peer.connection, result(job.id, 1, "second"))  # same batch
     await acks(peer, 2)
-    await hub.engine.handle(peer.connection, result(job.id, 1, "third"))  # after the commit
+    hub.engine.handle(peer.connection, result(job.id, 1, "third"))  # after the commit
     await acks(peer, 3)
     assert [(a.job_id, a.attempt) for a in peer.of_type(Ack)] == [(job.id, 1)] * 3
     row = await hub.row(job.id)
@@ -267,12 +269,12 @@ async def test_outcome_of_an_old_attempt_is_acked_and_ignored(hub: Harness) -> N
         attempt=1,
         records=[LogRecord(level="INFO", message="stale line", time=1.0)],
     )
-    await hub.engine.handle(peer.connection, Progress(job_id=job.id, attempt=1, current=7))
-    await hub.engine.handle(peer.connection, stale)
-    await hub.engine.handle(peer.connection, result(job.id, 1, "stale"))
+    hub.engine.handle(peer.connection, Progress(job_id=job.id, attempt=1, current=7))
+    hub.engine.handle(peer.connection, stale)
+    hub.engine.handle(peer.connection, result(job.id, 1, "stale"))
     [ack] = await acks(peer, 1)
     assert (ack.job_id, ack.attempt) == (job.id, 1)
-    await hub.settle()
+    await hub.step()
     row = await hub.row(job.id)
     assert (row.status, row.attempt, row.result, row.progress_current) == (
         "running",
@@ -283,19 +285,19 @@ async def test_outcome_of_an_old_attempt_is_acked_and_ignored(hub: Harness) -> N
     assert await hub.logs(job.id, source="plugin") == []
     assert peer.connection.running == 1
 
-    await hub.engine.handle(peer.connection, result(job.id, 2, "fresh"))
-    row = await hub.wait_status(job.id, "succeeded")
+    hub.engine.handle(peer.connection, result(job.id, 2, "fresh"))
+    row = await hub.expect_status(job.id, "succeeded")
     assert row.result == "fresh"
     assert "succeeded on attempt 2" in await hub_messages(hub, job.id)
 
 
 async def test_progress_and_logs_of_the_current_attempt_are_stored(hub: Harness) -> None:
     job, peer = await running_one(hub)
-    await hub.engine.handle(
+    hub.engine.handle(
         peer.connection,
         Progress(job_id=job.id, attempt=1, current=3, total=10, message="three"),
     )
-    await hub.engine.handle(
+    hub.engine.handle(
         peer.connection,
         Log(
             job_id=job.id,
@@ -306,9 +308,9 @@ async def test_progress_and_logs_of_the_current_attempt_are_stored(hub: Harness)
             ],
         ),
     )
-    row = await hub.wait_row(job.id, lambda r: r.progress_current == 3)
+    row = await hub.expect_row(job.id, lambda r: r.progress_current == 3)
     assert (row.progress_total, row.progress_message) == (10, "three")
-    await hub.settle()
+    await hub.step()
     logs = await hub.logs(job.id, source="plugin")
     assert [(r.level, r.message, r.fields, r.time, r.attempt) for r in logs] == [
         ("INFO", "one", {"k": 1}, 5.0, 1),
@@ -323,19 +325,19 @@ async def test_accept_timeout_requeues_with_a_retry_delay(hub: Harness) -> None:
     job, peer = await running_one(hub, accepted=False)
     hub.clock.advance(ACCEPT_TIMEOUT - 0.01)
     hub.engine.reap()
-    await hub.settle()
+    await hub.step()
     assert (await hub.row(job.id)).status == "running"
 
     now = hub.clock.advance(0.02)
     hub.engine.reap()
-    row = await hub.wait_status(job.id, "queued")
+    row = await hub.expect_status(job.id, "queued")
     assert (row.attempt, row.failed_attempts, row.connection_id) == (1, 1, None)
     assert row.not_before is not None
     assert now < row.not_before <= now + RETRY_DELAY  # first retry: jitter up to retry_delay
     assert any("not accepted within 2s" in m for m in await hub_messages(hub, job.id))
     assert peer.connection.running == 0
 
-    await asyncio.sleep(0.1)
+    await hub.step()
     hub.engine.reap()
     assert len(peer.of_type(JobMessage)) == 1  # not before the delay is over
 
@@ -356,12 +358,12 @@ async def test_lease_lapse_requeues_an_accepted_job(hub: Harness) -> None:
     job, peer = await running_one(hub)
     hub.clock.advance(LEASE_TTL - 0.01)
     hub.engine.reap()
-    await hub.settle()
+    await hub.step()
     assert (await hub.row(job.id)).status == "running"
 
     hub.clock.advance(0.02)
     hub.engine.reap()
-    row = await hub.wait_status(job.id, "queued")
+    row = await hub.expect_status(job.id, "queued")
     assert (row.failed_attempts, row.started_at, row.connection_id) == (1, None, None)
     assert row.not_before is not None
     assert row.not_before > hub.clock.now
@@ -376,18 +378,18 @@ async def test_heartbeats_keep_a_job_running_past_the_lease(hub: Harness) -> Non
     ref = JobRef(job_id=job.id, attempt=1)
     for _ in range(5):  # 3 lease periods in all
         hub.clock.advance(LEASE_TTL * 0.6)
-        await hub.engine.heartbeat(peer.connection, [ref])
+        hub.engine.heartbeat(peer.connection, [ref])
         hub.engine.reap()
-    await hub.settle()
+    await hub.step()
     row = await hub.row(job.id)
     assert (row.status, row.attempt, row.failed_attempts) == ("running", 1, 0)
 
     # A heartbeat naming another attempt renews nothing.
     hub.clock.advance(LEASE_TTL * 0.6)
-    await hub.engine.heartbeat(peer.connection, [JobRef(job_id=job.id, attempt=2)])
+    hub.engine.heartbeat(peer.connection, [JobRef(job_id=job.id, attempt=2)])
     hub.clock.advance(LEASE_TTL * 0.6)
     hub.engine.reap()
-    await hub.wait_row(job.id, lambda r: r.status == "queued" and r.failed_attempts == 1)
+    await hub.expect_row(job.id, lambda r: r.status == "queued" and r.failed_attempts == 1)
 
 
 @pytest.mark.parametrize(
@@ -407,15 +409,15 @@ async def test_job_fails_after_max_attempts_lost(hub: Harness, accepted: bool, w
         hub.clock.advance(LEASE_TTL + 0.01)
         hub.engine.reap()
         if attempt < MAX_ATTEMPTS:
-            await hub.wait_row(job.id, failed_attempts_are(attempt))
-    row = await hub.wait_status(job.id, "failed")
+            await hub.expect_row(job.id, failed_attempts_are(attempt))
+    row = await hub.expect_status(job.id, "failed")
     assert row.error is not None
     assert row.error["kind"] == "AttemptsExhausted"
     assert f"gave up after {MAX_ATTEMPTS} lost attempts" in row.error["message"]
     assert why in row.error["message"]
     assert (row.attempt, row.failed_attempts) == (MAX_ATTEMPTS, MAX_ATTEMPTS)
     await after_retry_delay(hub)
-    await asyncio.sleep(0.05)
+    await hub.step()
     assert len(peer.of_type(JobMessage)) == MAX_ATTEMPTS
     assert peer.connection.running == 0
 
@@ -428,17 +430,17 @@ async def test_retryable_failure_requeues_until_max_attempts(hub: Harness) -> No
             assert (await jobs_sent(peer, attempt))[-1].attempt == attempt
             await accept(hub, peer, job.id, attempt)
         now = hub.clock.now
-        await hub.engine.handle(
+        hub.engine.handle(
             peer.connection,
             failed(job.id, attempt, f"flaky {attempt}", kind="Flaky", retryable=True),
         )
         await acks(peer, attempt)
         if attempt < MAX_ATTEMPTS:
-            row = await hub.wait_row(job.id, failed_attempts_are(attempt))
+            row = await hub.expect_row(job.id, failed_attempts_are(attempt))
             assert row.status == "queued"
             assert row.not_before is not None
             assert row.not_before > now
-    row = await hub.wait_status(job.id, "failed")
+    row = await hub.expect_status(job.id, "failed")
     assert row.error is not None
     assert (row.error["message"], row.error["kind"]) == (f"flaky {MAX_ATTEMPTS}", "Flaky")
     assert [a.attempt for a in peer.of_type(Ack)] == list(range(1, MAX_ATTEMPTS + 1))
@@ -454,7 +456,7 @@ async def test_non_retryable_failure_fails_at_once(hub: Harness) -> None:
 
     peer.on_send = check_db
     error = JobError(message="bad input", kind="ValueError", traceback="Traceback: boom")
-    await hub.engine.handle(peer.connection, Failed(job_id=job.id, attempt=1, error=error))
+    hub.engine.handle(peer.connection, Failed(job_id=job.id, attempt=1, error=error))
     await acks(peer, 1)
     assert at_ack == ["failed"]
     row = await hub.row(job.id)
@@ -470,9 +472,7 @@ async def test_non_retryable_failure_fails_at_once(hub: Harness) -> None:
 
 async def test_release_requeues_at_once_without_penalty(hub: Harness) -> None:
     job, peer = await running_one(hub)
-    await hub.engine.handle(
-        peer.connection, Release(job_id=job.id, attempt=1, reason="shutting down")
-    )
+    hub.engine.handle(peer.connection, Release(job_id=job.id, attempt=1, reason="shutting down"))
     # Re-dispatched at once (no clock movement) to the slot it freed.
     second = (await jobs_sent(peer, 2))[1]
     assert (second.job_id, second.attempt) == (job.id, 2)
@@ -488,7 +488,7 @@ async def test_release_from_a_process_that_reclaimed_the_job(hub: Harness) -> No
     job, peer = await running_one(hub)
     await hub.disconnect(peer)  # accepted: still running on its lease
     other = await hub.connect(1, held=[JobRef(job_id=job.id, attempt=1)])
-    await hub.engine.handle(other.connection, Release(job_id=job.id, attempt=1))
+    hub.engine.handle(other.connection, Release(job_id=job.id, attempt=1))
     await jobs_sent(other, 1)
     row = await hub.row(job.id)
     assert (row.attempt, row.failed_attempts, row.not_before) == (2, 0, None)
@@ -504,23 +504,23 @@ async def test_timeout_counts_from_acceptance_and_fails_the_job(hub: Harness) ->
     await accept(hub, peer, job.id, 1)
     hub.clock.advance(4.99)
     hub.engine.reap()
-    await hub.settle()
+    await hub.step()
     assert (await hub.row(job.id)).status == "running"
     assert peer.of_type(Cancel) == []
 
     hub.clock.advance(0.02)
     hub.engine.reap()
-    row = await hub.wait_status(job.id, "failed")
+    row = await hub.expect_status(job.id, "failed")
     assert row.error is not None
     assert row.error["kind"] == "Timeout"
     assert "timed out after 5s" in row.error["message"]
-    await wait_until(lambda: len(peer.of_type(Cancel)) == 1)
+    await hub.expect(lambda: len(peer.of_type(Cancel)) == 1)
     [cancel] = peer.of_type(Cancel)
     assert (cancel.job_id, cancel.attempt, cancel.grace_s) == (job.id, 1, 0.0)
     assert peer.connection.running == 0
 
     # The plugin's late outcome changes nothing.
-    await hub.engine.handle(peer.connection, result(job.id, 1, "late"))
+    hub.engine.handle(peer.connection, result(job.id, 1, "late"))
     await acks(peer, 1)
     row = await hub.row(job.id)
     assert (row.status, row.result) == ("failed", None)
@@ -536,7 +536,7 @@ async def test_cancel_queued_job_is_cancelled_at_once(hub: Harness) -> None:
     assert row.finished_at == hub.clock.now
     peer = await hub.connect(capacity=2)
     [message] = await jobs_sent(peer, 1)
-    await asyncio.sleep(0.05)
+    await hub.step()
     assert message.job_id == other.id
     assert len(peer.of_type(JobMessage)) == 1
 
@@ -550,7 +550,7 @@ async def test_cancel_job_waiting_out_its_retry_delay(hub: Harness) -> None:
     await hub.engine.cancel(active)
     assert (await hub.row(job.id)).status == "cancelled"
     await after_retry_delay(hub)
-    await asyncio.sleep(0.05)
+    await hub.step()
     assert len(peer.of_type(JobMessage)) == 1
 
 
@@ -559,12 +559,12 @@ async def test_cancel_running_job_ends_when_the_plugin_reports(hub: Harness) -> 
     await hub.engine.cancel(job, reason="stop it")
     row = await hub.row(job.id)
     assert (row.status, row.cancel_requested_at) == ("running", hub.clock.now)
-    await wait_until(lambda: len(peer.of_type(Cancel)) == 1)
+    await hub.expect(lambda: len(peer.of_type(Cancel)) == 1)
     [cancel] = peer.of_type(Cancel)
     assert (cancel.job_id, cancel.attempt, cancel.grace_s) == (job.id, 1, CANCEL_GRACE)
     assert cancel.reason == "stop it"
 
-    await hub.engine.handle(peer.connection, failed(job.id, 1, "stopped", kind="Cancelled"))
+    hub.engine.handle(peer.connection, failed(job.id, 1, "stopped", kind="Cancelled"))
     await acks(peer, 1)
     row = await hub.row(job.id)
     assert row.status == "cancelled"
@@ -576,7 +576,7 @@ async def test_cancel_running_job_ends_when_the_plugin_reports(hub: Harness) -> 
 async def test_result_after_cancel_still_marks_the_job_cancelled(hub: Harness) -> None:
     job, peer = await running_one(hub)
     await hub.engine.cancel(job)
-    await hub.engine.handle(peer.connection, result(job.id, 1, "finished anyway"))
+    hub.engine.handle(peer.connection, result(job.id, 1, "finished anyway"))
     await acks(peer, 1)
     row = await hub.row(job.id)
     assert (row.status, row.result) == ("cancelled", None)
@@ -587,30 +587,30 @@ async def test_cancel_running_job_ends_when_the_grace_passes(hub: Harness) -> No
     await hub.engine.cancel(job)
     hub.clock.advance(CANCEL_GRACE - 0.01)
     hub.engine.reap()
-    await hub.settle()
+    await hub.step()
     assert (await hub.row(job.id)).status == "running"
 
     hub.clock.advance(0.02)
     hub.engine.reap()
-    row = await hub.wait_status(job.id, "cancelled")
+    row = await hub.expect_status(job.id, "cancelled")
     assert row.error is not None
     assert row.error["kind"] == "Cancelled"
     assert "did not stop in time" in row.error["message"]
     assert peer.connection.running == 0
 
-    await hub.engine.handle(peer.connection, result(job.id, 1, "too late"))
+    hub.engine.handle(peer.connection, result(job.id, 1, "too late"))
     [ack] = await acks(peer, 1)
     assert ack.attempt == 1
-    await hub.settle()
+    await hub.step()
     row = await hub.row(job.id)
     assert (row.status, row.result) == ("cancelled", None)
 
 
 async def test_retry_of_a_finished_job_continues_the_attempt_count(hub: Harness) -> None:
     job, peer = await running_one(hub)
-    await hub.engine.handle(peer.connection, failed(job.id, 1, "bad", kind="Bad"))
-    await hub.wait_status(job.id, "failed")
-    await wait_until(lambda: hub.engine.active(job.id) is None)
+    hub.engine.handle(peer.connection, failed(job.id, 1, "bad", kind="Bad"))
+    await hub.expect_status(job.id, "failed")
+    await hub.expect(lambda: hub.engine.active(job.id) is None)
     # No process to take it: the retried job must be seen queued, not already re-dispatched.
     await hub.disconnect(peer)
 
@@ -625,8 +625,8 @@ async def test_retry_of_a_finished_job_continues_the_attempt_count(hub: Harness)
     [second] = await jobs_sent(again, 1)
     assert (second.job_id, second.attempt) == (job.id, 2)
     await accept(hub, again, job.id, 2)
-    await hub.engine.handle(again.connection, result(job.id, 2, "ok now"))
-    row = await hub.wait_status(job.id, "succeeded")
+    hub.engine.handle(again.connection, result(job.id, 2, "ok now"))
+    row = await hub.expect_status(job.id, "succeeded")
     assert (row.result, row.attempt) == ("ok now", 2)
 
 
@@ -638,10 +638,10 @@ async def test_retry_of_an_exhausted_job_gets_a_fresh_attempt_budget(hub: Harnes
     await jobs_sent(peer, 2)
     hub.clock.advance(ACCEPT_TIMEOUT)
     hub.engine.reap()
-    row = await hub.wait_status(job.id, "failed")
+    row = await hub.expect_status(job.id, "failed")
     assert row.error is not None
     assert row.error["kind"] == "AttemptsExhausted"
-    await wait_until(lambda: hub.engine.active(job.id) is None)
+    await hub.expect(lambda: hub.engine.active(job.id) is None)
 
     await hub.engine.retry(row)
     assert (await hub.row(job.id)).failed_attempts == 0
@@ -661,22 +661,22 @@ async def test_orderly_close_requeues_unaccepted_and_keeps_accepted(hub: Harness
     await accept(hub, peer, first.job_id, 1)
 
     await hub.disconnect(peer, orderly=True)
-    row = await hub.wait_status(second.job_id, "queued")  # at once, and no penalty
+    row = await hub.expect_status(second.job_id, "queued")  # at once, and no penalty
     assert (row.attempt, row.failed_attempts, row.not_before, row.connection_id) == (
         1,
         0,
         None,
         None,
     )
-    await hub.settle()
+    await hub.step()
     assert (await hub.row(first.job_id)).status == "running"
 
     other = await hub.connect(capacity=2)
     [message] = await jobs_sent(other, 1)
     assert (message.job_id, message.attempt) == (second.job_id, 2)
-    await hub.engine.handle(other.connection, result(second.job_id, 2, "done"))
-    await hub.wait_status(second.job_id, "succeeded")
-    await asyncio.sleep(0.05)
+    hub.engine.handle(other.connection, result(second.job_id, 2, "done"))
+    await hub.expect_status(second.job_id, "succeeded")
+    await hub.step()
     assert len(other.of_type(JobMessage)) == 1  # the accepted job is not re-dispatched
 
     # Its process has the reconnect grace to claim it; nobody does, so it runs elsewhere
@@ -685,7 +685,7 @@ async def test_orderly_close_requeues_unaccepted_and_keeps_accepted(hub: Harness
     hub.engine.reap()
     message = (await jobs_sent(other, 2))[1]
     assert (message.job_id, message.attempt) == (first.job_id, 2)
-    row = await hub.wait_row(first.job_id, lambda r: r.attempt == 2)
+    row = await hub.expect_row(first.job_id, lambda r: r.attempt == 2)
     assert (row.failed_attempts, row.not_before) == (1, None)
     assert any("did not come back within 1s" in m for m in await hub_messages(hub, first.job_id))
 
@@ -695,23 +695,23 @@ async def test_connection_opened_with_held_job_rebinds_it(hub: Harness) -> None:
     await hub.disconnect(old)
     hub.clock.advance(RECONNECT_GRACE * 0.8)  # back within the grace: the job stays its own
     new = await hub.connect(capacity=1, held=[JobRef(job_id=job.id, attempt=1)])
-    row = await hub.wait_row(job.id, lambda r: r.connection_id == new.id)
+    row = await hub.expect_row(job.id, lambda r: r.connection_id == new.id)
     assert (row.status, row.attempt) == ("running", 1)
     assert new.connection.running == 1
     # The lease was renewed at the reconnect.
     hub.clock.advance(LEASE_TTL * 0.8)
     hub.engine.reap()
-    await hub.settle()
+    await hub.step()
     assert (await hub.row(job.id)).status == "running"
     # It holds the slot: another job waits.
     [waiting] = await hub.submit(1)
-    await asyncio.sleep(0.05)
+    await hub.step()
     assert new.of_type(JobMessage) == []
     # A cancel now goes to the new connection.
     await hub.engine.cancel(job)
-    await wait_until(lambda: len(new.of_type(Cancel)) == 1)
-    await hub.engine.handle(new.connection, failed(job.id, 1, "stopped", kind="Cancelled"))
-    await hub.wait_status(job.id, "cancelled")
+    await hub.expect(lambda: len(new.of_type(Cancel)) == 1)
+    hub.engine.handle(new.connection, failed(job.id, 1, "stopped", kind="Cancelled"))
+    await hub.expect_status(job.id, "cancelled")
     assert (await acks(new, 1))[0].job_id == job.id
     [message] = await jobs_sent(new, 1)
     assert message.job_id == waiting.id
@@ -721,7 +721,7 @@ async def test_hello_naming_a_job_held_by_a_live_connection_moves_the_slot(hub: 
     job, old = await running_one(hub)
     assert old.connection.running == 1
     new = await hub.connect(capacity=1, held=[JobRef(job_id=job.id, attempt=1)])
-    await hub.wait_row(job.id, lambda r: r.connection_id == new.id)
+    await hub.expect_row(job.id, lambda r: r.connection_id == new.id)
     assert (old.connection.running, new.connection.running) == (0, 1)
 
 
@@ -731,22 +731,22 @@ async def test_hello_naming_an_unknown_or_stale_attempt_is_ignored(hub: Harness)
         capacity=1,
         held=[JobRef(job_id=job.id, attempt=2), JobRef(job_id="nope", attempt=1)],
     )
-    await hub.settle()
+    await hub.step()
     assert (await hub.row(job.id)).connection_id == old.id
     assert (old.connection.running, new.connection.running) == (1, 0)
 
 
 async def test_no_database_write_per_heartbeat(hub: Harness) -> None:
     job, peer = await running_one(hub)
-    await hub.settle()
+    await hub.step()
     before = hub.engine.commits
     stored_lease = (await hub.row(job.id)).lease_expires_at
     ref = JobRef(job_id=job.id, attempt=1)
     for _ in range(200):
         hub.clock.advance(1.0)
-        await hub.engine.heartbeat(peer.connection, [ref])
+        hub.engine.heartbeat(peer.connection, [ref])
         hub.engine.reap()
-    await asyncio.sleep(0.15)  # the writer and the background reaper get their turns
+    await hub.step()
     assert hub.engine.commits == before
     assert (await hub.row(job.id)).lease_expires_at == stored_lease
     active = hub.engine.active(job.id)
@@ -791,18 +791,18 @@ async def test_restart_dispatches_queued_and_waits_for_the_running_lease(hub: Ha
     peer = await hub.connect(capacity=2)
     [message] = await jobs_sent(peer, 1)
     assert (message.job_id, message.attempt) == (queued.id, 1)
-    await hub.engine.handle(peer.connection, result(queued.id, 1, "q"))
-    await hub.wait_status(queued.id, "succeeded")
+    hub.engine.handle(peer.connection, result(queued.id, 1, "q"))
+    await hub.expect_status(queued.id, "succeeded")
 
     hub.clock.advance(LEASE_TTL - 0.01)
     hub.engine.reap()
-    await hub.settle()
+    await hub.step()
     assert len(peer.of_type(JobMessage)) == 1
     assert (await hub.row(running.id)).status == "running"
 
     hub.clock.advance(0.02)  # the fresh lease given at start lapses
     hub.engine.reap()
-    await hub.wait_row(running.id, lambda r: r.status == "queued" and r.failed_attempts == 1)
+    await hub.expect_row(running.id, lambda r: r.status == "queued" and r.failed_attempts == 1)
     await after_retry_delay(hub)
     message = (await jobs_sent(peer, 2))[1]
     assert (message.job_id, message.attempt) == (running.id, 2)
@@ -814,12 +814,12 @@ async def test_restart_lets_a_reconnecting_plugin_take_its_job_back(hub: Harness
     peer = await hub.connect(capacity=2, held=[JobRef(job_id=running.id, attempt=1)])
     [message] = await jobs_sent(peer, 1)
     assert message.job_id == queued.id
-    row = await hub.wait_row(running.id, lambda r: r.connection_id == peer.id)
+    row = await hub.expect_row(running.id, lambda r: r.connection_id == peer.id)
     assert (row.status, row.attempt) == ("running", 1)
     assert peer.connection.running == 2
 
-    await hub.engine.handle(peer.connection, result(running.id, 1, {"kept": True}))
-    row = await hub.wait_status(running.id, "succeeded")
+    hub.engine.handle(peer.connection, result(running.id, 1, {"kept": True}))
+    row = await hub.expect_status(running.id, "succeeded")
     assert row.result == {"kept": True}
     assert [a.job_id for a in await acks(peer, 1)] == [running.id]
     assert len(peer.of_type(JobMessage)) == 1  # never re-dispatched
@@ -831,7 +831,7 @@ async def test_restart_keeps_a_pending_cancel(hub: Harness) -> None:
     await hub.restart()
     hub.clock.advance(CANCEL_GRACE + 0.01)
     hub.engine.reap()
-    row = await hub.wait_status(job.id, "cancelled")
+    row = await hub.expect_status(job.id, "cancelled")
     assert row.error is not None
     assert row.error["kind"] == "Cancelled"
 
@@ -845,9 +845,9 @@ async def test_cancelled_assignment_is_not_redispatched_when_its_connection_clos
     job, peer = await running_one(hub, accepted=False)
     await hub.engine.cancel(job)
     await hub.disconnect(peer)
-    await hub.settle()
+    await hub.step()
     other = await hub.connect(capacity=1)
-    await asyncio.sleep(0.1)
+    await hub.step()
     row = await hub.row(job.id)
     assert other.of_type(JobMessage) == [], "a cancelled job was dispatched again"
     assert row.status != "queued"
@@ -863,12 +863,12 @@ async def test_lease_lapsing_during_cancel_grace_does_not_requeue(
     await hub.engine.cancel(job)  # grace (3 s) outlasts the lease (1 s left)
     hub.clock.advance(1.5)
     hub.engine.reap()
-    await hub.settle()
+    await hub.step()
     assert (await hub.row(job.id)).status != "queued"
     await after_retry_delay(hub)
-    await asyncio.sleep(0.1)
+    await hub.step()
     assert len(peer.of_type(JobMessage)) == 1, "a cancelled job was dispatched again"
-    row = await hub.wait_status(job.id, "cancelled")
+    row = await hub.expect_status(job.id, "cancelled")
     assert row.error is not None
     assert row.error["kind"] == "Cancelled"
 
@@ -877,26 +877,31 @@ async def test_finished_job_is_not_forgotten_before_its_outcome_is_durable(
     hub: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     job, peer = await running_one(hub)
-    await hub.settle()
+    await hub.step()
+    reached = asyncio.Event()
     gate = asyncio.Semaphore(0)
     write = hub.store.write
 
     @asynccontextmanager
     async def gated_write() -> AsyncIterator[AsyncSession]:
-        await gate.acquire()
         async with write() as session:
             yield session
+            reached.set()  # snapshots taken and written; the commit waits at the gate
+            await gate.acquire()
 
     monkeypatch.setattr(hub.store, "write", gated_write)
     commits = hub.engine.commits
+    # The writer snapshots the job (running, progress 1) and waits at the gate ...
+    hub.engine.handle(peer.connection, Progress(job_id=job.id, attempt=1, current=1))
+    stepping = asyncio.create_task(hub.step())
     try:
-        # The writer snapshots the job (running, progress 1) and waits at the gate ...
-        await hub.engine.handle(peer.connection, Progress(job_id=job.id, attempt=1, current=1))
-        await asyncio.sleep(0.05)
+        await reached.wait()
         # ... while the outcome arrives and is recorded for the next transaction.
-        await hub.engine.handle(peer.connection, result(job.id, 1, "done"))
+        hub.engine.handle(peer.connection, result(job.id, 1, "done"))
+        reached.clear()
         gate.release()  # let only the first transaction through
-        await wait_until(lambda: hub.engine.commits == commits + 1)
+        await reached.wait()  # the next one is at the gate: the first has committed
+        assert hub.engine.commits == commits + 1
         row = await hub.row(job.id)
         assert (row.status, row.progress_current) == ("running", 1)  # outcome not durable yet
         active = hub.engine.active(job.id)
@@ -906,17 +911,19 @@ async def test_finished_job_is_not_forgotten_before_its_outcome_is_durable(
     finally:
         for _ in range(10):
             gate.release()
-        await hub.wait_status(job.id, "succeeded")
+        await stepping
+    assert (await hub.row(job.id)).status == "succeeded"
+    assert hub.engine.active(job.id) is None
 
 
 async def test_cancel_of_a_just_finished_job_is_a_no_op(hub: Harness) -> None:
     job, peer = await running_one(hub)
-    await hub.engine.handle(peer.connection, result(job.id, 1, "done"))
+    hub.engine.handle(peer.connection, result(job.id, 1, "done"))
     active = hub.engine.active(job.id)  # what JobService.get returns until the commit
     assert active is not None
     assert active.status == "succeeded"
     await hub.engine.cancel(active)
-    await hub.settle()
+    await hub.step()
     row = await hub.row(job.id)
     assert row.status == "succeeded"
     assert peer.of_type(Cancel) == [], "Cancel sent for a job that already succeeded"
@@ -926,8 +933,8 @@ async def test_cancel_of_a_just_finished_job_is_a_no_op(hub: Harness) -> None:
 async def test_outcome_from_another_plugins_connection_is_not_applied(hub: Harness) -> None:
     job, _ = await running_one(hub)
     intruder = await hub.connect(capacity=1, plugin_id="plugin-2")
-    await hub.engine.handle(intruder.connection, result(job.id, 1, "forged"))
-    await hub.settle()
+    hub.engine.handle(intruder.connection, result(job.id, 1, "forged"))
+    await hub.step()
     row = await hub.row(job.id)
     assert (row.status, row.result) == ("running", None)
 
@@ -937,6 +944,6 @@ async def test_hello_of_another_plugin_cannot_take_a_job(hub: Harness) -> None:
     intruder = await hub.connect(
         capacity=1, plugin_id="plugin-2", held=[JobRef(job_id=job.id, attempt=1)]
     )
-    await hub.settle()
+    await hub.step()
     assert (await hub.row(job.id)).connection_id == owner.id
     assert intruder.connection.running == 0

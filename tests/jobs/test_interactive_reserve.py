@@ -2,28 +2,28 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from ango_plugins_sdk.protocol import Job as JobMessage
 from ango_plugins_sdk.protocol import Result
 from hub.jobs.queue import BATCH, INTERACTIVE
-from tests.jobs.conftest import FakePeer, Harness, wait_until
+from tests.jobs.conftest import FakePeer, Harness
 
 pytestmark = pytest.mark.parametrize("settings_overrides", [{"interactive_reserve": 1}])
 
 
 async def jobs_sent(peer: FakePeer, count: int) -> None:
-    await wait_until(lambda: len(peer.of_type(JobMessage)) >= count, what=f"{count} jobs sent")
+    await peer.harness.expect(
+        lambda: len(peer.of_type(JobMessage)) >= count, what=f"{count} jobs sent"
+    )
 
 
 async def test_batch_work_leaves_the_reserved_slot_free(hub: Harness) -> None:
     batch = await hub.submit(5, priority=BATCH)
     peer = hub.register(capacity=3)
-    await hub.engine.connection_opened(peer.connection, [])
+    hub.engine.connection_opened(peer.connection, [])
     await jobs_sent(peer, 2)
-    await asyncio.sleep(0.1)
+    await hub.step()
     assert len(peer.of_type(JobMessage)) == 2  # 3 slots, 1 kept back
     (urgent,) = await hub.submit(1, priority=INTERACTIVE)
     await jobs_sent(peer, 3)
@@ -34,19 +34,19 @@ async def test_batch_work_leaves_the_reserved_slot_free(hub: Harness) -> None:
 async def test_a_finished_interactive_job_gives_its_slot_back_to_the_reserve(hub: Harness) -> None:
     await hub.submit(4, priority=BATCH)
     peer = hub.register(capacity=2)
-    await hub.engine.connection_opened(peer.connection, [])
+    hub.engine.connection_opened(peer.connection, [])
     await jobs_sent(peer, 1)
     (urgent,) = await hub.submit(1, priority=INTERACTIVE)
     await jobs_sent(peer, 2)
     message = peer.of_type(JobMessage)[-1]
     assert message.job_id == urgent.id
-    await hub.engine.handle(peer.connection, Result(job_id=urgent.id, attempt=1, output={}))
-    await asyncio.sleep(0.1)
+    hub.engine.handle(peer.connection, Result(job_id=urgent.id, attempt=1, output={}))
+    await hub.step()
     assert len(peer.of_type(JobMessage)) == 2  # the freed slot is the reserve again
 
 
 async def test_a_single_slot_process_reserves_nothing(hub: Harness) -> None:
     await hub.submit(2, priority=BATCH)
     peer = hub.register(capacity=1)
-    await hub.engine.connection_opened(peer.connection, [])
+    hub.engine.connection_opened(peer.connection, [])
     await jobs_sent(peer, 1)

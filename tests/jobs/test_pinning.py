@@ -3,7 +3,6 @@ none is live, and never holds up the jobs behind it."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
@@ -12,14 +11,14 @@ from ango_plugins_sdk.protocol import Job as JobMessage
 from ango_plugins_sdk.protocol import Result
 from hub.jobs.queue import BATCH, INTERACTIVE, PluginQueue
 from hub.jobs.state import ActiveJob
-from tests.jobs.conftest import FakePeer, Harness, wait_until
+from tests.jobs.conftest import FakePeer, Harness
 
 
 async def connect(hub: Harness, version: str, capacity: int = 1) -> FakePeer:
     """A process reporting `version`, announced to the engine as the gateway does."""
     peer = hub.register(capacity)
     peer.connection.plugin_version = version
-    await hub.engine.connection_opened(peer.connection, [])
+    hub.engine.connection_opened(peer.connection, [])
     return peer
 
 
@@ -39,13 +38,15 @@ def sent_ids(peer: FakePeer) -> list[str]:
 
 
 async def jobs_sent(peer: FakePeer, count: int) -> list[str]:
-    await wait_until(lambda: len(sent_ids(peer)) >= count, what=f"{count} jobs to {peer.id}")
+    await peer.harness.expect(
+        lambda: len(sent_ids(peer)) >= count, what=f"{count} jobs to {peer.id}"
+    )
     return sent_ids(peer)
 
 
 async def finish(hub: Harness, peer: FakePeer, job: ActiveJob) -> None:
-    await hub.engine.handle(peer.connection, Result(job_id=job.id, attempt=job.attempt, output={}))
-    await hub.wait_status(job.id, "succeeded")
+    hub.engine.handle(peer.connection, Result(job_id=job.id, attempt=job.attempt, output={}))
+    await hub.expect_status(job.id, "succeeded")
 
 
 # --- the engine ------------------------------------------------------------------------------
@@ -56,7 +57,7 @@ async def test_pinned_jobs_go_only_to_processes_of_their_version(hub: Harness) -
     new = await connect(hub, "2.0", capacity=5)
     pinned = await submit(hub, 4, version="2.0")
     assert sorted(await jobs_sent(new, 4)) == sorted(j.id for j in pinned)
-    await hub.settle()
+    await hub.step()
     assert sent_ids(old) == []
     for job in pinned:
         row = await hub.row(job.id)
@@ -66,16 +67,16 @@ async def test_pinned_jobs_go_only_to_processes_of_their_version(hub: Harness) -
 async def test_a_pinned_job_waits_queued_until_its_version_connects(hub: Harness) -> None:
     old = await connect(hub, "1.0", capacity=2)
     [job] = await submit(hub, version="2.0")
-    await hub.settle()
+    await hub.step()
     hub.engine.reap()
-    await hub.settle()
+    await hub.step()
     row = await hub.row(job.id)
     assert (row.status, row.attempt, row.error) == ("queued", 0, None)  # waiting, not failed
     assert sent_ids(old) == []
 
     new = await connect(hub, "2.0")
     assert await jobs_sent(new, 1) == [job.id]
-    row = await hub.wait_status(job.id, "running")
+    row = await hub.expect_status(job.id, "running")
     assert row.connection_id == new.id
     assert sent_ids(old) == []
 
@@ -84,7 +85,9 @@ async def test_unpinned_jobs_go_to_any_version(hub: Harness) -> None:
     old = await connect(hub, "1.0", capacity=2)
     new = await connect(hub, "2.0", capacity=2)
     jobs = await submit(hub, 4)
-    await wait_until(lambda: len(sent_ids(old)) + len(sent_ids(new)) == 4)
+    await hub.expect(
+        lambda: len(sent_ids(old)) + len(sent_ids(new)) == 4,
+    )
     assert (len(sent_ids(old)), len(sent_ids(new))) == (2, 2)
     assert set(sent_ids(old) + sent_ids(new)) == {j.id for j in jobs}
 
@@ -94,7 +97,7 @@ async def test_pinned_jobs_do_not_hold_up_unpinned_ones_behind_them(hub: Harness
     pinned = await submit(hub, 3, version="2.0")
     unpinned = await submit(hub, 3)  # same organization, same priority, queued later
     assert sorted(await jobs_sent(old, 3)) == sorted(j.id for j in unpinned)
-    await hub.settle()
+    await hub.step()
     assert len(sent_ids(old)) == 3
     for job in pinned:
         assert (await hub.row(job.id)).status == "queued"
@@ -129,13 +132,13 @@ async def test_a_retry_keeps_the_pin(hub: Harness) -> None:
     [job] = await submit(hub, version="2.0")
     await jobs_sent(new, 1)
     await finish(hub, new, job)
-    await wait_until(lambda: hub.engine.active(job.id) is None)
+    await hub.expect(lambda: hub.engine.active(job.id) is None)
     await hub.disconnect(new)
 
     old = await connect(hub, "1.0")
     retried = await hub.engine.retry(await hub.row(job.id))
     assert retried.required_version == "2.0"
-    await hub.settle()
+    await hub.step()
     assert sent_ids(old) == []
     assert (await hub.row(job.id)).status == "queued"
     newer = await connect(hub, "2.0")
@@ -146,7 +149,7 @@ async def test_a_pinned_job_keeps_its_pin_across_a_restart(hub: Harness) -> None
     [job] = await submit(hub, version="2.0")
     await hub.restart()
     old = await connect(hub, "1.0")
-    await hub.settle()
+    await hub.step()
     assert sent_ids(old) == []
     new = await connect(hub, "2.0")
     assert await jobs_sent(new, 1) == [job.id]
@@ -162,7 +165,7 @@ async def test_a_connection_keeping_its_reserve_does_not_stop_another(hub: Harne
     spare = await connect(hub, "1.0", capacity=1)
     [second] = await submit(hub)
     assert await jobs_sent(spare, 1) == [second.id]
-    await asyncio.sleep(0.05)
+    await hub.step()
     assert sent_ids(busy) == [first.id]
 
 

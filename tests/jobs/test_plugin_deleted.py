@@ -21,7 +21,7 @@ async def test_queued_and_running_jobs_end_as_cancelled(hub: Harness) -> None:
 
     assert await hub.engine.end_plugin_jobs(PLUGIN) == 2
     for job in (running, queued):
-        row = await hub.wait_status(job.id, "cancelled")
+        row = await hub.expect_status(job.id, "cancelled")
         assert row.error is not None
         assert REASON in row.error["message"]
     assert hub.engine.active_count() == 0
@@ -32,7 +32,7 @@ async def test_queued_and_running_jobs_end_as_cancelled(hub: Harness) -> None:
 async def test_a_job_submitted_after_the_delete_ends_at_once(hub: Harness) -> None:
     await hub.engine.end_plugin_jobs(PLUGIN)
     [late] = await hub.submit(1)
-    row = await hub.wait_status(late.id, "cancelled")
+    row = await hub.expect_status(late.id, "cancelled")
     assert row.error is not None
     assert REASON in row.error["message"]
 
@@ -41,8 +41,8 @@ async def test_other_plugins_jobs_are_untouched(hub: Harness) -> None:
     [mine] = await hub.submit(1)
     [other] = await hub.submit(1, plugin_id="plugin-2")
     await hub.engine.end_plugin_jobs(PLUGIN)
-    await hub.wait_status(mine.id, "cancelled")
-    await hub.settle()
+    await hub.expect_status(mine.id, "cancelled")
+    await hub.step()
     assert (await hub.row(other.id)).status == "queued"
 
 
@@ -53,6 +53,6 @@ async def test_jobs_stranded_by_an_older_hub_end_at_start(hub: Harness) -> None:
     async with hub.store.write() as session:
         await session.execute(delete(Plugin).where(Plugin.id == PLUGIN))
     await hub.restart()
-    row = await hub.wait_status(job.id, "cancelled")
+    row = await hub.expect_status(job.id, "cancelled")
     assert row.error is not None
     assert REASON in row.error["message"]

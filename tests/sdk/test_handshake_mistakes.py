@@ -4,13 +4,14 @@ plain hub, a process of the wrong type."""
 
 from __future__ import annotations
 
+import json
 import ssl
 
 import pytest
 
 from ango_plugins_sdk import ConfigurationError, ExportPlugin, PluginStopped
 from ango_plugins_sdk._connection import MAX_INCOMING_MESSAGE_SIZE, websocket_url
-from ango_plugins_sdk.protocol import CloseCode, JobType
+from ango_plugins_sdk.protocol import PROTOCOL_VERSION, CloseCode, JobType
 from tests.sdk.fakehub import PLUGIN_ID, SECRET, FakeChannel, FakeHub, custom_plugin, serving
 
 
@@ -111,4 +112,14 @@ async def test_a_job_type_mismatch_close_stops_the_plugin_with_the_hubs_line() -
         with pytest.raises(PluginStopped) as stopped:
             await served.finished()
     assert reason in str(stopped.value)
+    assert hub.connects == 1
+
+
+async def test_a_hub_speaking_another_protocol_version_stops_the_plugin() -> None:
+    hub = FakeHub()
+    newer = hub.welcome(0).model_dump() | {"protocol": PROTOCOL_VERSION + 1}
+    hub.first_frame_next(json.dumps(newer))
+    async with serving(custom_plugin(echo), hub) as served:
+        with pytest.raises(PluginStopped, match=f"the hub speaks protocol {PROTOCOL_VERSION + 1}"):
+            await served.finished()
     assert hub.connects == 1

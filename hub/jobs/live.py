@@ -1,8 +1,9 @@
 """Which plugin processes are connected right now. In memory: never a row per heartbeat.
 
-The gateway registers each connection with a `close` callback; services ask who is
-live and may close a plugin's connections (secret rotated, plugin deleted) without
-knowing anything about WebSockets.
+The gateway registers each connection with its `send` and `close`; the job engine looks
+connections up by id and keeps their load; services ask who is live and may close a
+plugin's connections (secret rotated, plugin deleted) without knowing anything about
+WebSockets.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class LiveConnection:
 
 class LiveRegistry:
     def __init__(self) -> None:
+        self._by_id: dict[str, LiveConnection] = {}
         self._by_plugin: dict[str, dict[str, LiveConnection]] = {}
         # Authenticated sockets that have not sent `hello` yet: not live, but a rotation
         # or a delete must still reach them.
@@ -63,10 +65,12 @@ class LiveRegistry:
             await asyncio.wait_for(self._changed.wait(), within)
 
     def add(self, connection: LiveConnection) -> None:
+        self._by_id[connection.id] = connection
         self._by_plugin.setdefault(connection.plugin_id, {})[connection.id] = connection
         self._notify()
 
     def remove(self, connection: LiveConnection) -> None:
+        self._by_id.pop(connection.id, None)
         connections = self._by_plugin.get(connection.plugin_id)
         if connections is not None:
             connections.pop(connection.id, None)
@@ -83,6 +87,10 @@ class LiveRegistry:
             closers.discard(close)
             if not closers:
                 del self._handshaking[plugin_id]
+
+    def get(self, connection_id: str) -> LiveConnection | None:
+        """The live connection with this id, or None once it is gone."""
+        return self._by_id.get(connection_id)
 
     def connections(self, plugin_id: str) -> list[LiveConnection]:
         return list(self._by_plugin.get(plugin_id, {}).values())

@@ -1,0 +1,230 @@
+"""One connection's handshake and liveness, as pure state machines: the hub's end and the
+plugin's end of the same protocol, fed with frames and the time, never touching a socket.
+
+Both ends go `handshake -> open -> closed`:
+
+- the hub sends `welcome`; the plugin answers `hello`; from then on either may send;
+- the hub closes a connection that says nothing for `heartbeat_timeout` seconds (any frame
+  counts), or that sends no `hello` within `hello_timeout`;
+- the plugin sends a `heartbeat` every `heartbeat_interval` seconds the hub asked for.
+
+The I/O layers (the hub's gateway, the SDK's connection) read frames, pass them in with the
+current time, send what comes back, and sleep until `deadline()`. A frame that breaks the
+protocol raises `ProtocolError`, which carries the `error` message to answer with and, by
+its code, the close code.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel
+
+from .codec import ProtocolError, decode, encode
+from .codes import CloseCode, ErrorCode
+from .jobs import JobType
+from .messages import (
+    PROTOCOL_VERSION,
+    Ack,
+    Cancel,
+    Error,
+    Heartbeat,
+    Hello,
+    Job,
+    JobRef,
+    Message,
+    Welcome,
+)
+
+HubMessageToPlugin = Job | Cancel | Ack | Error
+"""What the plugin's end passes on once the session is open."""
+
+
+class SessionState(StrEnum):
+    HANDSHAKE = "handshake"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class IllegalSessionMove(RuntimeError):
+    """A session asked to do something its state does not allow (a bug in the caller)."""
+
+
+class _Session:
+    def __init__(self) -> None:
+        self.state = SessionState.HANDSHAKE
+
+    def _expect(self, expected: SessionState) -> None:
+        if self.state is not expected:
+            raise IllegalSessionMove(f"expected {expected}, got {self.state}")
+
+    def close(self) -> None:
+        """The connection is closing or closed: nothing more goes in or out."""
+        self.state = SessionState.CLOSED
+
+
+class HubSession(_Session):
+    """The hub's end of one plugin connection."""
+
+    def __init__(
+        self,
+        *,
+        connection_id: str,
+        plugin_type: JobType,
+        heartbeat_interval: float,
+        heartbeat_timeout: float,
+        hello_timeout: float,
+        lease_ttl: float,
+        max_message_size: int,
+        now: float,
+    ) -> None:
+        super().__init__()
+        self.connection_id = connection_id
+        self.plugin_type = plugin_type
+        self.heartbeat_interval = heartbeat_interval
+        self.heartbeat_timeout = heartbeat_timeout
+        self.lease_ttl = lease_ttl
+        self.max_message_size = max_message_size
+        """Largest frame the hub takes."""
+        self.peer_max_size = max_message_size
+        """Largest frame the plugin takes: what it said in `hello`, else what `welcome`
+        told it (an older SDK checks the hub's frames against that)."""
+        self.hello: Hello | None = None
+        self._deadline = now + hello_timeout
+
+    def welcome(self) -> Welcome:
+        """The first message on the connection."""
+        return Welcome(
+            connection_id=self.connection_id,
+            heartbeat_interval=self.heartbeat_interval,
+            lease_ttl=self.lease_ttl,
+            max_message_size=self.max_message_size,
+        )
+
+    def deadline(self) -> float:
+        """When the connection has been silent too long (or has not said hello in time)."""
+        return self._deadline
+
+    def timeout_code(self) -> CloseCode:
+        """The close code for a connection past its deadline."""
+        if self.state is SessionState.HANDSHAKE:
+            return CloseCode.HELLO_TIMEOUT
+        return CloseCode.HEARTBEAT_TIMEOUT
+
+    def receive(self, frame: str | bytes, now: float) -> Message:
+        """The message in `frame`: `hello` once, first, then anything a plugin may send.
+        Raises `ProtocolError` for a frame that breaks the protocol; the connection then
+        closes with `error.code.close_code`."""
+        if self.state is SessionState.CLOSED:
+            raise IllegalSessionMove("expected an open session, got closed")
+        message = decode(frame, max_size=self.max_message_size)
+        if self.state is SessionState.HANDSHAKE:
+            self._check_hello(message)
+            assert isinstance(message, Hello)
+            self.hello = message
+            if message.max_message_size is not None:
+                self.peer_max_size = message.max_message_size
+            self.state = SessionState.OPEN
+        elif isinstance(message, Hello):
+            raise ProtocolError(ErrorCode.UNEXPECTED_MESSAGE, "'hello' was already sent")
+        self._deadline = now + self.heartbeat_timeout  # any frame proves the process alive
+        return message
+
+    def _check_hello(self, message: Message) -> None:
+        if not isinstance(message, Hello):
+            raise ProtocolError(
+                ErrorCode.UNEXPECTED_MESSAGE, f"expected 'hello', got {message.type!r}"
+            )
+        if message.protocol != PROTOCOL_VERSION:
+            raise ProtocolError(
+                ErrorCode.UNSUPPORTED_PROTOCOL,
+                f"hub speaks protocol {PROTOCOL_VERSION}, plugin sent {message.protocol}",
+            )
+        if message.job_type is not None and message.job_type != self.plugin_type:
+            # Served anyway, every job would fail in the callback (or worse, succeed with
+            # the wrong meaning): say so once, at the door.
+            served = message.job_type.value
+            raise ProtocolError(
+                ErrorCode.JOB_TYPE_MISMATCH,
+                f"plugin is {self.plugin_type.value!r} but this process serves {served!r} "
+                f"jobs; use the ID and secret of a {served!r} plugin",
+            )
+
+    def encode(self, message: BaseModel) -> str:
+        """`message` as a frame; `MessageTooLarge` if the plugin could not take it."""
+        return encode(message, max_size=self.peer_max_size)
+
+
+class PluginSession(_Session):
+    """The plugin's end of one connection to the hub."""
+
+    def __init__(
+        self,
+        *,
+        sdk_version: str,
+        plugin_version: str,
+        hostname: str,
+        pid: int,
+        capacity: int,
+        job_type: JobType | None,
+        max_message_size: int,
+        welcome_timeout: float,
+        now: float,
+    ) -> None:
+        super().__init__()
+        self._hello_fields = {
+            "sdk_version": sdk_version,
+            "plugin_version": plugin_version,
+            "hostname": hostname[:255],
+            "pid": pid,
+            "capacity": capacity,
+            "job_type": job_type,
+            "max_message_size": max_message_size,
+        }
+        self.max_message_size = max_message_size
+        """Largest frame this process takes from the hub."""
+        self.welcome: Welcome | None = None
+        self._deadline = now + welcome_timeout
+
+    def deadline(self) -> float:
+        """Before `welcome`: when to give up waiting for it. After: when the next heartbeat
+        is due."""
+        return self._deadline
+
+    def receive_welcome(self, frame: str | bytes, held: list[JobRef], now: float) -> Hello:
+        """The hub's first frame must be a `welcome` in our protocol version; returns the
+        `hello` to answer with (naming the jobs this process still holds)."""
+        self._expect(SessionState.HANDSHAKE)
+        message = decode(frame, max_size=self.max_message_size)
+        if not isinstance(message, Welcome):
+            raise ProtocolError(
+                ErrorCode.UNEXPECTED_MESSAGE, f"expected 'welcome', got {message.type!r}"
+            )
+        if message.protocol != PROTOCOL_VERSION:
+            raise ProtocolError(
+                ErrorCode.UNSUPPORTED_PROTOCOL,
+                f"the hub speaks protocol {message.protocol}, this SDK speaks "
+                f"{PROTOCOL_VERSION}: upgrade whichever is older",
+            )
+        self.state = SessionState.OPEN
+        self.welcome = message
+        self._deadline = now + message.heartbeat_interval
+        return Hello(jobs=held, **self._hello_fields)
+
+    def receive(self, frame: str | bytes) -> HubMessageToPlugin:
+        """A frame from the hub once the session is open. Raises `ProtocolError` for a frame
+        a hub may not send."""
+        self._expect(SessionState.OPEN)
+        message = decode(frame, max_size=self.max_message_size)
+        if not isinstance(message, Job | Cancel | Ack | Error):
+            raise ProtocolError(
+                ErrorCode.UNEXPECTED_MESSAGE, f"a hub may not send {message.type!r}"
+            )
+        return message
+
+    def heartbeat(self, held: list[JobRef], now: float) -> Heartbeat:
+        """The heartbeat that is due; the next one is due an interval later."""
+        self._expect(SessionState.OPEN)
+        assert self.welcome is not None  # set when the session opened
+        self._deadline = now + self.welcome.heartbeat_interval
+        return Heartbeat(jobs=held)
