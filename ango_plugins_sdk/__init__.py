@@ -1,27 +1,29 @@
 """Plugin Hub SDK: write a plugin, connect it to the hub, serve jobs."""
 
 from ango_plugins_sdk._connection import PluginStopped
-from ango_plugins_sdk._errors import ConfigurationError, RetryableError
-from ango_plugins_sdk._explorer import FileExplorerJob
-from ango_plugins_sdk._export import ExportJob, ExportResult
+from ango_plugins_sdk._custom import CustomJob, CustomPlugin
+from ango_plugins_sdk._errors import ConfigurationError, InvalidConfig, RetryableError
+from ango_plugins_sdk._explorer import FileExplorerJob, FileExplorerPlugin
+from ango_plugins_sdk._export import ExportJob, ExportPlugin, ExportResult
 from ango_plugins_sdk._http import HubHTTPError
-from ango_plugins_sdk._job import BaseJob, CustomJob
-from ango_plugins_sdk._listing import FileEntry, FolderEntry, ImportItem, ListingPage
-from ango_plugins_sdk._markdown import MarkdownDocument, MarkdownJob
-from ango_plugins_sdk._model import AssetHandle, BatchModelJob, ModelJob, ModelTask
-from ango_plugins_sdk._plugins import (
+from ango_plugins_sdk._job import BaseJob
+from ango_plugins_sdk._markdown import MarkdownDocument, MarkdownJob, MarkdownPlugin
+from ango_plugins_sdk._model import (
+    AssetHandle,
+    BatchModelJob,
     BatchModelPlugin,
-    CustomPlugin,
-    ExportPlugin,
-    FileExplorerPlugin,
-    MarkdownPlugin,
+    ModelJob,
     ModelPlugin,
-    Plugin,
+    ModelTask,
 )
+from ango_plugins_sdk._plugins import Plugin
 from ango_plugins_sdk._predictions import BBox, Classification, Point, Polygon, Prediction
 from ango_plugins_sdk._run import run, serve
-from ango_plugins_sdk._transport import Channel, ChannelClosed, HandshakeRejected, Transport
 from ango_plugins_sdk._version import __version__
+from ango_plugins_sdk.protocol.listing import FileEntry, FolderEntry, ImportItem, ListingPage
+
+# The test seams' home is `ango_plugins_sdk.testing`; they stay here for existing imports.
+from ango_plugins_sdk.testing import Channel, ChannelClosed, HandshakeRejected, Transport
 
 __all__ = [
     "AssetHandle",
@@ -45,6 +47,7 @@ __all__ = [
     "HandshakeRejected",
     "HubHTTPError",
     "ImportItem",
+    "InvalidConfig",
     "ListingPage",
     "MarkdownDocument",
     "MarkdownJob",

@@ -13,3 +13,10 @@ class RetryableError(Exception):
 
     Subclass it, or raise it `from` the original error.
     """
+
+
+class InvalidConfig(ValueError):
+    """A job's config does not fit the plugin's `config_model`; the message names each problem.
+
+    The job fails with kind `ConfigError` before the callback runs.
+    """

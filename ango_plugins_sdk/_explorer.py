@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import inspect
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ango_plugins_sdk._export import _DataJob
-from ango_plugins_sdk._job import ConfigT
-from ango_plugins_sdk._listing import ImportItem, ListingPage
+from ango_plugins_sdk._job import ConfigT, DataJob, PlainConfig
+from ango_plugins_sdk._plugins import Plugin
 from ango_plugins_sdk.protocol import JobType
+from ango_plugins_sdk.protocol.listing import ImportItem, ListingPage
 
 ITEMS_PER_REQUEST = 200
 
 
-class FileExplorerJob(_DataJob[ConfigT]):
+class FileExplorerJob(DataJob[ConfigT]):
     job_type = JobType.FILE_EXPLORER
 
     @property
@@ -102,3 +102,16 @@ class FileExplorerJob(_DataJob[ConfigT]):
     def _add(totals: dict[str, int], answer: dict[str, Any]) -> None:
         totals["created"] += int(answer.get("created", 0))
         totals["skipped"] += int(answer.get("skipped", 0))
+
+
+FileExplorerReturn = ListingPage | ImportItem | Iterable[ImportItem | Mapping[str, Any]]
+"""`list` returns a `ListingPage`; `import` returns or yields `ImportItem`s (or their dicts).
+One generator may do both: yield the items, return the page."""
+
+
+class FileExplorerPlugin(
+    Plugin[FileExplorerJob[ConfigT], ConfigT, FileExplorerReturn, FileExplorerJob[PlainConfig]]
+):
+    """Serves file explorer jobs: a `list` of one folder's page, or an `import` of files."""
+
+    job_class = FileExplorerJob

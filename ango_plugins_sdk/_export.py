@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from ango_plugins_sdk._http import CHUNK_SIZE, DataClient
-from ango_plugins_sdk._job import BaseJob, ConfigT
+from ango_plugins_sdk._http import CHUNK_SIZE
+from ango_plugins_sdk._job import ConfigT, DataJob, PlainConfig
+from ango_plugins_sdk._plugins import Plugin
 from ango_plugins_sdk.protocol import JobType
 from ango_plugins_sdk.protocol.workspace import ExportedTask, ProjectInfo
 
@@ -41,17 +42,7 @@ class ExportResult:
     allow_empty: bool = False
 
 
-class _DataJob(BaseJob[ConfigT]):
-    """A job whose bulk data travels over its job-scoped HTTP paths."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        paths = self.input.get("io") or {}
-        self._io: dict[str, Any] = paths
-        self._data = DataClient(self.base_url, str(paths.get("token", "")))
-
-
-class ExportJob(_DataJob[ConfigT]):
+class ExportJob(DataJob[ConfigT]):
     job_type = JobType.EXPORT
 
     @property
@@ -89,6 +80,16 @@ class ExportJob(_DataJob[ConfigT]):
                 "allow_empty": result.allow_empty,
             }
         }
+
+
+ExportReturn = ExportResult | tuple[str, FileLike]
+"""What an export callback returns: an `ExportResult`, or Ango's `(filename, file)`."""
+
+
+class ExportPlugin(Plugin[ExportJob[ConfigT], ConfigT, ExportReturn, ExportJob[PlainConfig]]):
+    """Serves export jobs: the callback reads `job.tasks()` and returns the file to upload."""
+
+    job_class = ExportJob
 
 
 def _as_export_result(value: Any) -> ExportResult:

@@ -6,13 +6,18 @@ import logging
 import threading
 import time
 import traceback
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic
 
 from pydantic import BaseModel
+from typing_extensions import TypeVar
 
+from ango_plugins_sdk._http import DataClient
 from ango_plugins_sdk.protocol import JobType, LogRecord
 
-ConfigT = TypeVar("ConfigT")
+PlainConfig = dict[str, Any]
+"""A job's config when its plugin declares no `config_model`: the JSON object as sent."""
+ConfigT = TypeVar("ConfigT", bound=BaseModel | PlainConfig, default=PlainConfig)
+"""A job's config: an instance of its plugin's `config_model`, or else a plain dict."""
 
 _LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
 _local_log = logging.getLogger("ango_plugins_sdk.job")
@@ -121,12 +126,11 @@ class _ForwardLocally(logging.Handler):
         _local_log.handle(record)
 
 
-class CustomJob(BaseJob[ConfigT]):
-    """A generic job: config (and optional input) in, JSON out."""
+class DataJob(BaseJob[ConfigT]):
+    """A job whose bulk data travels over its job-scoped HTTP paths."""
 
-    job_type = JobType.CUSTOM
-
-
-def parse_config(config: dict[str, Any], model: type[BaseModel] | None) -> Any:
-    """The job's config, validated into the plugin's model when it declares one."""
-    return config if model is None else model.model_validate(config)
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        paths = self.input.get("io") or {}
+        self._io: dict[str, Any] = paths
+        self._data = DataClient(self.base_url, str(paths.get("token", "")))

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ango_plugins_sdk._export import _DataJob
-from ango_plugins_sdk._job import ConfigT
+from ango_plugins_sdk._job import ConfigT, DataJob, PlainConfig
+from ango_plugins_sdk._plugins import Plugin
 from ango_plugins_sdk.protocol import JobType
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ class MarkdownDocument(BaseModel):
     batch: Annotated[str, Field(min_length=1, max_length=200)] | None = None
 
 
-class MarkdownJob(_DataJob[ConfigT]):
+class MarkdownJob(DataJob[ConfigT]):
     job_type = JobType.MARKDOWN
 
     @property
@@ -98,3 +98,15 @@ class MarkdownJob(_DataJob[ConfigT]):
         totals["documents"] += len(documents)
         totals["created"] += int(answer.get("created", 0))
         totals["skipped"] += int(answer.get("skipped", 0))
+
+
+MarkdownReturn = MarkdownDocument | Iterable[MarkdownDocument | dict[str, Any]]
+"""What a markdown callback returns or yields: documents (or dicts of their fields)."""
+
+
+class MarkdownPlugin(
+    Plugin[MarkdownJob[ConfigT], ConfigT, MarkdownReturn, MarkdownJob[PlainConfig]]
+):
+    """Serves markdown jobs: the callback reads `job.rows()` and yields the documents."""
+
+    job_class = MarkdownJob

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import IO, Any
+from collections.abc import Iterable, Mapping
+from typing import IO, TYPE_CHECKING, Any, NotRequired, TypedDict
 
 from pydantic import TypeAdapter
 
-from ango_plugins_sdk._export import _DataJob
 from ango_plugins_sdk._http import DataClient
-from ango_plugins_sdk._job import ConfigT
-from ango_plugins_sdk._predictions import AnyPrediction, Prediction
+from ango_plugins_sdk._job import ConfigT, DataJob, PlainConfig
+from ango_plugins_sdk._plugins import Plugin
+from ango_plugins_sdk._predictions import (
+    AnyPrediction,
+    BBox,
+    Classification,
+    Point,
+    Polygon,
+    Prediction,
+)
 from ango_plugins_sdk.protocol import JobType
 from ango_plugins_sdk.protocol.workspace import Asset, ExportedTask
+
+if TYPE_CHECKING:
+    from typing_extensions import ReadOnly  # typing_extensions >= 4.9; only mypy reads it
 
 _PREDICTIONS: TypeAdapter[list[AnyPrediction]] = TypeAdapter(list[AnyPrediction])
 
@@ -40,7 +50,7 @@ class AssetHandle:
         return f"AssetHandle(id={self._asset.id!r}, url={self._asset.url!r})"
 
 
-class ModelJob(_DataJob[ConfigT]):
+class ModelJob(DataJob[ConfigT]):
     job_type = JobType.MODEL
 
     @property
@@ -73,7 +83,7 @@ class ModelTask:
         return f"ModelTask(task_id={self.task_id!r})"
 
 
-class BatchModelJob(_DataJob[ConfigT]):
+class BatchModelJob(DataJob[ConfigT]):
     """One chunk of a batch run: several tasks, predictions for each."""
 
     job_type = JobType.BATCH_MODEL
@@ -103,6 +113,37 @@ class BatchModelJob(_DataJob[ConfigT]):
             by_task, errors = value, {}
         predictions = {str(task_id): _as_predictions(found) for task_id, found in by_task.items()}
         return {"predictions": predictions, "errors": {str(k): str(v) for k, v in errors.items()}}
+
+
+Predictions = Prediction | Iterable[BBox | Polygon | Point | Classification | Mapping[str, Any]]
+"""A model's answer for one task: a `Prediction`, or the predictions (or their dicts)."""
+
+
+class BatchOutcome(TypedDict):
+    """A chunk's answer with the tasks that failed: `{"predictions": ..., "errors": ...}`."""
+
+    # Read-only, so that a plugin's own, narrower dict types fit (dicts are invariant).
+    predictions: ReadOnly[Mapping[str, Predictions]]
+    errors: NotRequired[ReadOnly[Mapping[str, str]]]
+
+
+BatchModelReturn = Mapping[str, Predictions] | BatchOutcome
+"""A batch callback's answer: `{task_id: predictions}`, or a `BatchOutcome` (a dict either
+way: the SDK refuses any other mapping)."""
+
+
+class ModelPlugin(Plugin[ModelJob[ConfigT], ConfigT, Predictions, ModelJob[PlainConfig]]):
+    """Serves model jobs: one task in, its predictions out, in pixels of the asset."""
+
+    job_class = ModelJob
+
+
+class BatchModelPlugin(
+    Plugin[BatchModelJob[ConfigT], ConfigT, BatchModelReturn, BatchModelJob[PlainConfig]]
+):
+    """Serves batch model jobs: a chunk of tasks in, predictions for each task out."""
+
+    job_class = BatchModelJob
 
 
 def _as_predictions(value: Any) -> list[dict[str, Any]]:

@@ -1,34 +1,85 @@
-"""Plugin classes: one per job type, each wrapping the author's callback."""
+"""The plugin base class: its credentials, its typed callback and how many jobs it runs at once.
+
+Each job type's module defines its plugin class next to its job class (`ExportPlugin` in
+`_export.py`, ...): the class names the job class the runner builds for each job, and its type
+arguments say what the callback receives and may return. A new job type is one new module;
+there is no table of types to edit.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, ClassVar, Generic, TypedDict, overload
 
-from pydantic import BaseModel
+from typing_extensions import TypeVar, Unpack
 
+from ango_plugins_sdk._config import validated
+from ango_plugins_sdk._job import BaseJob, PlainConfig
 from ango_plugins_sdk.protocol import JobType
 
-Callback = Callable[..., Any]
+# Defaults of Any, so that a bare `Plugin` annotation accepts every plugin. (The plugin classes'
+# own config parameter, `_job.ConfigT`, defaults to a plain dict instead.)
+JobT = TypeVar("JobT", bound=BaseJob[Any], default=Any)
+ConfigT = TypeVar("ConfigT", default=Any)
+ResultT = TypeVar("ResultT", default=Any)
+PlainJobT = TypeVar("PlainJobT", bound=BaseJob[Any], default=Any)
+_Job = TypeVar("_Job")
+_Result = TypeVar("_Result")
+
+Callback = Callable[[_Job], _Result | Awaitable[_Result]]
+"""A plugin's callback: sync (run in a worker thread) or async, one job in, its result out."""
 
 
-class Plugin:
+class PluginOptions(TypedDict, total=False):
+    """What a plugin takes besides its callback and config model."""
+
+    id: str | None
+    secret: str | None
+    concurrency: int
+    version: str
+    class_names: Sequence[str] | None
+
+
+class Plugin(Generic[JobT, ConfigT, ResultT, PlainJobT]):
     """A plugin: its credentials, its callback and how many jobs it runs at once.
 
     `id` and `secret` may be left out; `run()` then reads `PLUGIN_ID` and `PLUGIN_SECRET`.
+
+    The type arguments: `JobT`, the job the callback receives; `ConfigT`, that job's config,
+    an instance of `config_model` or, without one, a plain dict; `ResultT`, what the callback
+    may return; `PlainJobT`, the job with a plain dict config (what the callback receives when
+    the plugin declares no `config_model`).
     """
 
-    job_type: ClassVar[JobType]
+    job_class: ClassVar[type[BaseJob[Any]]]
+    """The job the runner builds for each job message and hands to the callback."""
+    callback: Callback[JobT, ResultT]
 
+    @overload
     def __init__(
         self,
         *,
-        callback: Callback,
+        callback: Callback[PlainJobT, ResultT],
+        config_model: None = None,
+        **options: Unpack[PluginOptions],
+    ) -> None: ...
+    @overload
+    def __init__(
+        self,
+        *,
+        callback: Callback[JobT, ResultT],
+        config_model: type[ConfigT],
+        **options: Unpack[PluginOptions],
+    ) -> None: ...
+    def __init__(
+        self,
+        *,
+        callback: Callback[Any, Any],
+        config_model: type[ConfigT] | None = None,
         id: str | None = None,
         secret: str | None = None,
         concurrency: int = 1,
         version: str = "0.0.0",
-        config_model: type[BaseModel] | None = None,
         class_names: Sequence[str] | None = None,
     ) -> None:
         if not callable(callback):
@@ -46,30 +97,16 @@ class Plugin:
         self.class_names = list(class_names or [])
         """The classes a model predicts; register the same ones on the hub for mapping."""
 
+    @property
+    def job_type(self) -> JobType:
+        return self.job_class.job_type
+
+    def parse_config(self, config: PlainConfig) -> ConfigT:
+        """The config a job of this plugin receives: `config` validated into `config_model`,
+        or `config` itself without one. Raises `InvalidConfig`, naming each problem."""
+        parsed: ConfigT = validated(config, self.config_model)
+        return parsed
+
     def __repr__(self) -> str:
         # Never the secret.
         return f"{type(self).__name__}(id={self.id!r}, version={self.version!r})"
-
-
-class ExportPlugin(Plugin):
-    job_type = JobType.EXPORT
-
-
-class ModelPlugin(Plugin):
-    job_type = JobType.MODEL
-
-
-class BatchModelPlugin(Plugin):
-    job_type = JobType.BATCH_MODEL
-
-
-class FileExplorerPlugin(Plugin):
-    job_type = JobType.FILE_EXPLORER
-
-
-class MarkdownPlugin(Plugin):
-    job_type = JobType.MARKDOWN
-
-
-class CustomPlugin(Plugin):
-    job_type = JobType.CUSTOM

@@ -12,32 +12,18 @@ from typing import Any
 
 from ango_plugins_sdk._connection import HubConnection, PluginStopped
 from ango_plugins_sdk._errors import ConfigurationError
-from ango_plugins_sdk._explorer import FileExplorerJob
-from ango_plugins_sdk._export import ExportJob
-from ango_plugins_sdk._job import BaseJob, CustomJob
-from ango_plugins_sdk._markdown import MarkdownJob
-from ango_plugins_sdk._model import BatchModelJob, ModelJob
 from ango_plugins_sdk._plugins import Plugin
 from ango_plugins_sdk._runner import JobRunner
 from ango_plugins_sdk._transport import Transport, WebsocketsTransport
-from ango_plugins_sdk.protocol import Backoff, JobType
+from ango_plugins_sdk.protocol import Backoff
 
 log = logging.getLogger("ango_plugins_sdk")
 
 DEFAULT_HUB_URL = "http://127.0.0.1:8000"
 
-JOB_CLASSES: dict[JobType, type[BaseJob[Any]]] = {
-    JobType.CUSTOM: CustomJob,
-    JobType.EXPORT: ExportJob,
-    JobType.MARKDOWN: MarkdownJob,
-    JobType.MODEL: ModelJob,
-    JobType.BATCH_MODEL: BatchModelJob,
-    JobType.FILE_EXPLORER: FileExplorerJob,
-}
-
 
 def run(
-    plugin: Plugin,
+    plugin: Plugin[Any, Any],
     host: str | None = None,
     *,
     transport: Transport | None = None,
@@ -60,7 +46,7 @@ def run(
 
 
 async def serve(
-    plugin: Plugin,
+    plugin: Plugin[Any, Any],
     host: str | None = None,
     *,
     transport: Transport | None = None,
@@ -89,7 +75,7 @@ async def serve(
         plugin_version=plugin.version,
         job_type=plugin.job_type,
         capacity=plugin.concurrency,
-        jobs=JobRunner(plugin, job_classes=JOB_CLASSES, base_url=host),
+        jobs=JobRunner(plugin, base_url=host),
         transport=transport or WebsocketsTransport(),
         backoff=backoff or _backoff_from_env(),
     )

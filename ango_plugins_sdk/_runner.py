@@ -17,11 +17,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from ango_plugins_sdk._connection import Sender
-from ango_plugins_sdk._errors import RetryableError
-from ango_plugins_sdk._job import BaseJob, CustomJob, JobEvents, parse_config
+from ango_plugins_sdk._errors import InvalidConfig, RetryableError
+from ango_plugins_sdk._job import BaseJob, JobEvents
 from ango_plugins_sdk._plugins import Plugin
 from ango_plugins_sdk.protocol import (
     DEFAULT_MAX_MESSAGE_SIZE,
@@ -32,7 +32,6 @@ from ango_plugins_sdk.protocol import (
     Job,
     JobError,
     JobRef,
-    JobType,
     Log,
     LogRecord,
     Progress,
@@ -103,16 +102,9 @@ class _Events(JobEvents):
 
 
 class JobRunner:
-    def __init__(
-        self,
-        plugin: Plugin,
-        *,
-        job_classes: dict[JobType, type[BaseJob[Any]]],
-        base_url: str = "",
-    ) -> None:
+    def __init__(self, plugin: Plugin[Any, Any], *, base_url: str = "") -> None:
         self._plugin = plugin
         self._base_url = base_url
-        self._job_class = job_classes.get(plugin.job_type, CustomJob)
         self._threads = ThreadPoolExecutor(
             max_workers=plugin.concurrency, thread_name_prefix="plugin-job"
         )
@@ -194,14 +186,12 @@ class JobRunner:
             getattr(callback, "__call__", None)  # noqa: B004 (async callable objects)
         )
         try:
-            config = parse_config(message.config, self._plugin.config_model)
-        except ValidationError as exc:
-            self._outbox[key] = self._fitted(
-                _failed(key, exc, kind="ConfigError", prefix="invalid config: ")
-            )
+            config = self._plugin.parse_config(message.config)
+        except InvalidConfig as exc:
+            self._outbox[key] = self._fitted(_failed(key, exc, kind="ConfigError"))
             self._spawn(self._try_send(self._outbox[key]))
             return
-        job = self._job_class(
+        job = self._plugin.job_class(
             id=message.job_id,
             attempt=message.attempt,
             config=config,

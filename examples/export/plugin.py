@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, StrictBool, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, StrictBool, field_validator
 
 from ango_plugins_sdk import ExportJob, ExportPlugin, ExportResult, run
 from ango_plugins_sdk.protocol.workspace import ExportedTask
@@ -31,7 +31,10 @@ VERSION = "1.0.0"
 
 
 class ExportConfig(BaseModel):
-    """The job's config. Unknown keys are refused, so a typo doesn't silently do nothing."""
+    """The job's config. Unknown keys are refused, so a typo doesn't silently do nothing.
+
+    The SDK validates each job's config into it (`config_model`): a bad one fails the job with
+    every problem named, before the callback runs."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -45,36 +48,6 @@ class ExportConfig(BaseModel):
     @classmethod
     def _lowercase(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
-
-
-class ConfigError(ValueError):
-    """The job's config is not one this plugin understands; the message says why."""
-
-
-def parse_config(raw: Any) -> ExportConfig:
-    """Validate the user's config into an `ExportConfig`, with a message a user can act on."""
-    if isinstance(raw, ExportConfig):
-        return raw
-    if isinstance(raw, BaseModel):
-        raw = raw.model_dump()
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise ConfigError(f"the export config must be a JSON object, got {type(raw).__name__}")
-    try:
-        return ExportConfig.model_validate(raw)
-    except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            where = ".".join(str(part) for part in error["loc"]) or "config"
-            if error["type"] == "literal_error" and where == "format":
-                problems.append(f'format must be "coco" or "yolo", got {error["input"]!r}')
-            elif error["type"] == "extra_forbidden":
-                allowed = ", ".join(ExportConfig.model_fields)
-                problems.append(f"unknown config key {where!r} (allowed: {allowed})")
-            else:
-                problems.append(f"{where}: {error['msg']}, got {error['input']!r}")
-        raise ConfigError("invalid export config: " + "; ".join(problems)) from None
 
 
 def artifact_name(project_name: str, fmt: str) -> str:
@@ -102,8 +75,8 @@ def _tracked(job: ExportJob[Any]) -> Iterator[ExportedTask]:
     job.progress(done, max(total, done, 1))
 
 
-def export(job: ExportJob[Any]) -> ExportResult:
-    config = parse_config(job.config)
+def export(job: ExportJob[ExportConfig]) -> ExportResult:
+    config = job.config
     project = job.project
     job.logger.info(
         "exporting %d tasks of project %r as %s", job.num_tasks, project.name, config.format
@@ -151,5 +124,9 @@ def export(job: ExportJob[Any]) -> ExportResult:
     )
 
 
+export_plugin = ExportPlugin(
+    callback=export, config_model=ExportConfig, concurrency=2, version=VERSION
+)
+
 if __name__ == "__main__":
-    run(ExportPlugin(callback=export, concurrency=2, version=VERSION))
+    run(export_plugin)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ango_plugins_sdk._listing import FileEntry, FolderEntry, ImportItem, ListingPage
+from ango_plugins_sdk import FileEntry, FolderEntry, ImportItem, ListingPage
 
 if TYPE_CHECKING:
     from types_boto3_s3 import S3Client
@@ -62,7 +62,10 @@ class StorageError(RuntimeError):
 
 
 class ExplorerConfig(BaseModel):
-    """The plugin's config. Strict: `"3600"` is not a number and unknown keys are refused."""
+    """The plugin's config. Strict: `"3600"` is not a number and unknown keys are refused.
+
+    The plugin declares it as its `config_model`: the SDK validates each job's config into it
+    and fails a bad one with every problem named, before the callback runs."""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
@@ -97,33 +100,6 @@ class ExplorerConfig(BaseModel):
         value = value.lstrip("/")
         _check_relative(value, "prefix")
         return value if not value or value.endswith("/") else value + "/"
-
-
-def parse_config(raw: Any) -> ExplorerConfig:
-    """Validate the job's config into an `ExplorerConfig`, with a message a user can act on."""
-    if isinstance(raw, ExplorerConfig):
-        return raw
-    if isinstance(raw, BaseModel):
-        raw = raw.model_dump()
-    if not isinstance(raw, dict):
-        raise ExplorerError(
-            f"the file explorer config must be a JSON object, got {type(raw).__name__}"
-        )
-    try:
-        return ExplorerConfig.model_validate(raw)
-    except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            where = ".".join(str(part) for part in error["loc"]) or "config"
-            if error["type"] == "missing":
-                problems.append(f"{where!r} is required")
-            elif error["type"] == "extra_forbidden":
-                allowed = ", ".join(ExplorerConfig.model_fields)
-                problems.append(f"unknown config key {where!r} (allowed: {allowed})")
-            else:
-                message = error["msg"].removeprefix("Value error, ")
-                problems.append(f"{where}: {message}, got {error['input']!r}")
-        raise ExplorerError("invalid file explorer config: " + "; ".join(problems)) from None
 
 
 _ADDRESSING_STYLES: dict[str, Literal["auto", "path", "virtual"]] = {

@@ -26,12 +26,12 @@ HERE = str(Path(__file__).resolve().parent)
 if HERE not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, HERE)
 from explorer import (  # noqa: E402
+    ExplorerConfig,
     ExplorerError,
     ImportStats,
     iter_import,
     list_page,
     make_client,
-    parse_config,
 )
 
 if TYPE_CHECKING:
@@ -58,9 +58,9 @@ class ImportCancelled(RuntimeError):
     """The hub asked to cancel the import: no more items are produced."""
 
 
-def explore(job: FileExplorerJob[Any]) -> ListingPage | Iterator[ImportItem]:
+def explore(job: FileExplorerJob[ExplorerConfig]) -> ListingPage | Iterator[ImportItem]:
     """`list`: one page of a folder. `import`: the items to create, as a lazy iterator."""
-    config = parse_config(job.config)
+    config = job.config
     if job.operation == "list":
         return list_page(
             s3_client(),
@@ -112,6 +112,10 @@ def _tracked(
     job.logger.info("import done: %s", stats.summary())
 
 
+explorer_plugin = FileExplorerPlugin(
+    callback=explore, config_model=ExplorerConfig, concurrency=4, version=VERSION
+)
+
 if __name__ == "__main__":
     s3_client()  # now, not on the first listing (reads the environment; no network yet)
-    run(FileExplorerPlugin(callback=explore, concurrency=4, version=VERSION))
+    run(explorer_plugin)

@@ -16,9 +16,7 @@ The template and the rules for placeholders and values are in `templating.py` an
 
 from __future__ import annotations
 
-import difflib
-import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -33,12 +31,11 @@ ROW_STEP_UNKNOWN_TOTAL = 1000
 """Rows between progress reports when the hub could not count the CSV's rows."""
 
 
-class ConfigError(ValueError):
-    """The job's config is not what this plugin understands; the message says why."""
-
-
 class MarkdownConfig(BaseModel):
-    """This plugin's config. Strict: `"true"` is not a boolean and `"sku"` is not a list."""
+    """This plugin's config. Strict: `"true"` is not a boolean and `"sku"` is not a list.
+
+    The SDK validates each job's config into it (`config_model`): a bad one fails the job with
+    every problem named, before the callback runs."""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
@@ -74,55 +71,6 @@ class MarkdownConfig(BaseModel):
         return self
 
 
-_EXPECTED = {
-    "batch_column": "a column name (a string) or null",
-    "id_columns": 'a list of column names, e.g. ["sku"]',
-    "dedupe": "true or false",
-    "skip_empty_rows": "true or false",
-}
-
-
-def load_config(raw: Any) -> MarkdownConfig:
-    """Validate the job's config; `ConfigError` lists every problem in plain words."""
-    if raw is None:
-        raw = {}
-    elif isinstance(raw, BaseModel):
-        raw = raw.model_dump()
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"invalid config: expected a JSON object, got {_json(raw)}")
-    try:
-        return MarkdownConfig.model_validate(dict(raw))
-    except ValidationError as exc:
-        problems = [_describe(error) for error in exc.errors()]
-        raise ConfigError("invalid config: " + "; ".join(problems)) from None
-
-
-def _describe(error: Mapping[str, Any]) -> str:
-    loc: tuple[Any, ...] = tuple(error.get("loc") or ())
-    where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc)
-    where = where.lstrip(".")
-    kind = str(error.get("type", ""))
-    if kind == "extra_forbidden":
-        known = list(_EXPECTED)
-        close = difflib.get_close_matches(str(loc[-1]), known, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        return f"unknown key {where!r}{hint}; known keys: {', '.join(known)}"
-    if kind.endswith("_type") or kind.endswith("_parsing"):
-        top = str(loc[0]) if loc else ""
-        expected = "a column name (a string)" if len(loc) > 1 else _EXPECTED.get(top, "")
-        return f"{where} must be {expected}, got {_json(error.get('input'))}"
-    message = str(error.get("msg", "is invalid")).removeprefix("Value error, ")
-    return f"{where}: {message}" if where else message
-
-
-def _json(value: Any) -> str:
-    try:
-        text = json.dumps(value)
-    except (TypeError, ValueError):
-        text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
 class _RowCounter:
     """Passes rows through, counting them, reporting progress and honouring a cancel."""
 
@@ -152,9 +100,9 @@ class _RowCounter:
             self.job.progress(current, self.total, f"read {self.count} CSV {noun}")
 
 
-def make_documents(job: MarkdownJob[Any]) -> Iterator[MarkdownDocument]:
-    """The callback: validate config and template, then one document per row, streamed."""
-    config = load_config(job.config)
+def make_documents(job: MarkdownJob[MarkdownConfig]) -> Iterator[MarkdownDocument]:
+    """The callback: check the template, then one document per row, streamed."""
+    config = job.config
     template = job.template
     if not template.strip():
         raise TemplateError("the template is empty: give the job a markdown template")
@@ -218,5 +166,9 @@ def make_documents(job: MarkdownJob[Any]) -> Iterator[MarkdownDocument]:
         job.logger.warning("%d rows repeat an earlier row's external id", duplicates)
 
 
+markdown_plugin = MarkdownPlugin(
+    callback=make_documents, config_model=MarkdownConfig, concurrency=2, version=VERSION
+)
+
 if __name__ == "__main__":
-    run(MarkdownPlugin(callback=make_documents, concurrency=2, version=VERSION))
+    run(markdown_plugin)

@@ -23,8 +23,6 @@ and not comparable between classes (each cascade's sums have their own scale).
 
 from __future__ import annotations
 
-import difflib
-import json
 import math
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -37,9 +35,9 @@ import cv2
 import cv2.data
 import numpy as np
 from cv2.typing import MatLike
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ango_plugins_sdk._predictions import BBox
+from ango_plugins_sdk import BBox
 
 ClassName = Literal["face", "eye", "full_body", "upper_body", "smile"]
 CASCADES: dict[str, str] = {
@@ -55,10 +53,6 @@ if list(CASCADES) != CLASS_NAMES:  # the two lists must not drift apart
     raise RuntimeError(f"CASCADES {list(CASCADES)} does not match ClassName {CLASS_NAMES}")
 
 
-class ConfigError(ValueError):
-    """The job's config is not what this model understands; the message names the field."""
-
-
 class ImageError(ValueError):
     """The bytes are not an image OpenCV can decode."""
 
@@ -68,7 +62,10 @@ def _default_classes() -> list[ClassName]:
 
 
 class DetectorConfig(BaseModel):
-    """The model's config. Strict: `"5"` is not a number, `true` is not an integer."""
+    """The model's config. Strict: `"5"` is not a number, `true` is not an integer.
+
+    The plugins declare it as their `config_model`: the SDK validates each job's config into it
+    and fails a bad one with every problem named, before the callback runs."""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
@@ -100,62 +97,6 @@ class DetectorConfig(BaseModel):
         if repeated:
             raise ValueError(f"lists {', '.join(map(repr, repeated))} more than once")
         return value
-
-
-_EXPECTED = {
-    "classes": f"a list of class names out of {json.dumps(CLASS_NAMES)}",
-    "scale_factor": "a number greater than 1 and at most 2, e.g. 1.1",
-    "min_neighbors": "an integer from 0 to 100",
-    "min_size": "[width, height] in pixels, two integers >= 1, e.g. [30, 30]",
-    "max_side": "an integer from 64 to 20000",
-    "min_score": "a number from 0 to 1",
-    "chunk_size": "an integer >= 1 (tasks per batch chunk) or null",
-}
-_EXPECTED_ITEM = {
-    "classes": f"one of {json.dumps(CLASS_NAMES)}",
-    "min_size": "an integer >= 1",
-}
-
-
-def load_config(raw: Any) -> DetectorConfig:
-    """Validate a job's config (a dict, a model or None); `ConfigError` lists every problem."""
-    if isinstance(raw, DetectorConfig):
-        return raw
-    if raw is None:
-        raw = {}
-    elif isinstance(raw, BaseModel):
-        raw = raw.model_dump()
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"invalid config: expected a JSON object, got {_json(raw)}")
-    try:
-        return DetectorConfig.model_validate(dict(raw))
-    except ValidationError as exc:
-        problems = [_describe(error) for error in exc.errors()]
-        raise ConfigError("invalid config: " + "; ".join(problems)) from None
-
-
-def _describe(error: Mapping[str, Any]) -> str:
-    loc: tuple[Any, ...] = tuple(error.get("loc") or ())
-    where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc)
-    where = where.lstrip(".")
-    top = str(loc[0]) if loc else ""
-    kind = str(error.get("type", ""))
-    if kind == "extra_forbidden":
-        close = difflib.get_close_matches(top, list(_EXPECTED), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        return f"unknown key {where!r}{hint}; known keys: {', '.join(_EXPECTED)}"
-    if kind == "value_error":
-        return f"{where} {str(error.get('msg', 'is invalid')).removeprefix('Value error, ')}"
-    expected = _EXPECTED_ITEM.get(top, "valid") if len(loc) > 1 else _EXPECTED.get(top, "valid")
-    return f"{where} must be {expected}, got {_json(error.get('input'))}"
-
-
-def _json(value: Any) -> str:
-    try:
-        text = json.dumps(value)
-    except (TypeError, ValueError):
-        text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 @dataclass(frozen=True)
@@ -235,8 +176,13 @@ def _head(data: bytes | bytearray | memoryview) -> str:
 class Detector:
     """Haar-cascade detection with one job's config. Cheap to build: cascades are cached."""
 
-    def __init__(self, config: Any = None) -> None:
-        self.config = load_config(config)
+    def __init__(self, config: DetectorConfig | Mapping[str, Any] | None = None) -> None:
+        """`config`: a `DetectorConfig`, or a dict of one (pydantic checks it); None: defaults."""
+        self.config = (
+            config
+            if isinstance(config, DetectorConfig)
+            else DetectorConfig.model_validate(config or {})
+        )
         for name in self.config.classes:
             _cascade_file(name)  # a missing cascade fails the job now, not per image
 

@@ -22,9 +22,8 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
 
-from detector import CLASS_NAMES, BatchResult, Detector, detect_tasks
+from detector import CLASS_NAMES, BatchResult, Detector, DetectorConfig, detect_tasks
 
 from ango_plugins_sdk import BatchModelJob, BatchModelPlugin, BBox, ModelJob, ModelPlugin, run
 
@@ -33,9 +32,9 @@ CONCURRENCY = 2
 """Jobs (model) or chunks (batch) one process runs at once; OpenCV also uses several cores."""
 
 
-def detect(job: ModelJob[Any]) -> list[BBox]:
+def detect(job: ModelJob[DetectorConfig]) -> list[BBox]:
     """Model job: one task's image in, its boxes out (in pixels of the image)."""
-    detector = Detector(job.config)  # a bad config fails the job before the image is fetched
+    detector = Detector(job.config)
     asset = job.asset
     data = asset.read_bytes()
     boxes = detector.detect(data)
@@ -49,11 +48,12 @@ def detect(job: ModelJob[Any]) -> list[BBox]:
     return boxes
 
 
-def detect_batch(job: BatchModelJob[Any]) -> BatchResult:
+def detect_batch(job: BatchModelJob[DetectorConfig]) -> BatchResult:
     """Batch job, one chunk: {"predictions": {task_id: boxes}, "errors": {task_id: reason}}.
 
     A task whose asset cannot be read or is not an image goes to "errors" and the rest of the
-    chunk goes on; a bad config fails the whole chunk (every task would fail the same way).
+    chunk goes on; a bad config fails the whole chunk before the callback runs (every task would
+    fail the same way).
     """
     detector = Detector(job.config)
     tasks = list(job.tasks)
@@ -85,10 +85,18 @@ def _counts(boxes: Sequence[BBox]) -> str:
 
 
 model_plugin = ModelPlugin(
-    callback=detect, class_names=CLASS_NAMES, concurrency=CONCURRENCY, version=VERSION
+    callback=detect,
+    config_model=DetectorConfig,
+    class_names=CLASS_NAMES,
+    concurrency=CONCURRENCY,
+    version=VERSION,
 )
 batch_plugin = BatchModelPlugin(
-    callback=detect_batch, class_names=CLASS_NAMES, concurrency=CONCURRENCY, version=VERSION
+    callback=detect_batch,
+    config_model=DetectorConfig,
+    class_names=CLASS_NAMES,
+    concurrency=CONCURRENCY,
+    version=VERSION,
 )
 
 

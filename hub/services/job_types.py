@@ -14,8 +14,8 @@ from typing import Any, Protocol, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ango_plugins_sdk._listing import ListingPage
 from ango_plugins_sdk.protocol import JobType
+from ango_plugins_sdk.protocol.listing import ListingPage
 from ango_plugins_sdk.protocol.workspace import ExportedTask, ProjectInfo
 from hub.jobs.engine import Applied
 from hub.jobs.state import ActiveJob

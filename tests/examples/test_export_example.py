@@ -610,7 +610,7 @@ def temp_files(plugin: ModuleType, monkeypatch: pytest.MonkeyPatch) -> list[Any]
 
 
 class FakeJob:
-    """What the callback uses of an `ExportJob`."""
+    """What the callback uses of an `ExportJob`; `config` as the SDK hands it (validated)."""
 
     def __init__(self, tasks: list[ExportedTask], config: Any) -> None:
         self.config = config
@@ -632,9 +632,14 @@ class FakeJob:
         self.progress_calls.append((current, total))
 
 
+def job_for(plugin: ModuleType, tasks: list[ExportedTask], config: dict[str, Any]) -> FakeJob:
+    """A job whose config the SDK validated into the plugin's `config_model`, as in `run()`."""
+    return FakeJob(tasks, plugin.export_plugin.parse_config(config))
+
+
 def test_plugin_exports_coco(plugin: ModuleType) -> None:
     tasks = random_project(n=250)
-    job = FakeJob(tasks, {"format": "coco"})
+    job = job_for(plugin, tasks, {"format": "coco"})
     result = plugin.export(job)
     assert isinstance(result, ango_plugins_sdk.ExportResult)
     assert result.filename == "Street_scenes_ v2-coco.json"
@@ -649,7 +654,7 @@ def test_plugin_exports_coco(plugin: ModuleType) -> None:
 
 
 def test_plugin_exports_yolo(plugin: ModuleType) -> None:
-    job = FakeJob(random_project(n=10), {"format": "YOLO", "polygons_as_boxes": True})
+    job = job_for(plugin, random_project(n=10), {"format": "YOLO", "polygons_as_boxes": True})
     result = plugin.export(job)
     assert result.filename == "Street_scenes_ v2-yolo.zip"
     assert result.content_type == "application/zip"
@@ -660,7 +665,7 @@ def test_plugin_exports_yolo(plugin: ModuleType) -> None:
 
 
 def test_plugin_with_no_tasks(plugin: ModuleType) -> None:
-    job = FakeJob([], {})
+    job = job_for(plugin, [], {})
     result = plugin.export(job)
     with result.file:
         assert json.load(result.file)["images"] == []
@@ -668,7 +673,7 @@ def test_plugin_with_no_tasks(plugin: ModuleType) -> None:
 
 
 def test_plugin_result_file_is_ready_to_upload(plugin: ModuleType, temp_files: list[Any]) -> None:
-    result = plugin.export(FakeJob(random_project(n=3), {"format": "coco"}))
+    result = plugin.export(job_for(plugin, random_project(n=3), {"format": "coco"}))
     with result.file:  # an anonymous temporary file: closing it deletes it
         assert any(handle is result.file for handle in temp_files)
         assert all(handle.closed for handle in temp_files if handle is not result.file)
@@ -679,28 +684,30 @@ def test_plugin_result_file_is_ready_to_upload(plugin: ModuleType, temp_files: l
 @pytest.mark.parametrize(
     ("config", "message"),
     [
-        ({"format": "voc"}, 'format must be "coco" or "yolo", got \'voc\''),
-        ({"format": "coco", "polygon_as_boxes": True}, "unknown config key 'polygon_as_boxes'"),
+        ({"format": "voc"}, "format should be 'coco' or 'yolo', got \"voc\""),
+        (
+            {"format": "coco", "polygon_as_boxes": True},
+            "unknown key 'polygon_as_boxes' (did you mean 'polygons_as_boxes'?); "
+            "known keys: format, polygons_as_boxes, include_polygons",
+        ),
         (
             {"format": "yolo", "polygons_as_boxes": "yes"},
-            "polygons_as_boxes: Input should be a valid boolean",
+            'polygons_as_boxes should be a valid boolean, got "yes"',
         ),
-        (["coco"], "must be a JSON object, got list"),
     ],
 )
-def test_plugin_rejects_a_bad_config(
-    plugin: ModuleType, temp_files: list[Any], config: Any, message: str
+def test_the_sdk_refuses_a_bad_config_before_the_callback_runs(
+    plugin: ModuleType, config: dict[str, Any], message: str
 ) -> None:
-    with pytest.raises(plugin.ConfigError) as caught:
-        plugin.export(FakeJob([task(0)], config))
-    assert message in str(caught.value)
-    assert temp_files == []
+    with pytest.raises(ango_plugins_sdk.InvalidConfig) as caught:
+        plugin.export_plugin.parse_config(config)
+    assert str(caught.value) == f"invalid config: {message}"
 
 
 def test_plugin_stops_on_cancel_and_drops_its_file(
     plugin: ModuleType, temp_files: list[Any]
 ) -> None:
-    job = FakeJob(random_project(n=20), {"format": "yolo"})
+    job = job_for(plugin, random_project(n=20), {"format": "yolo"})
     original = job.tasks
 
     def cancelling() -> Iterator[ExportedTask]:
@@ -715,8 +722,10 @@ def test_plugin_stops_on_cancel_and_drops_its_file(
     assert all(handle.closed for handle in temp_files)
 
 
-def test_example_files() -> None:
-    assert json.loads((EXAMPLE / "default_config.json").read_text()) == {"format": "coco"}
+def test_example_files(plugin: ModuleType) -> None:
+    default = json.loads((EXAMPLE / "default_config.json").read_text())
+    assert default == {"format": "coco"}
+    assert plugin.export_plugin.parse_config(default) == plugin.ExportConfig()
     assert (EXAMPLE / "README.md").is_file()
     lines = (EXAMPLE / "requirements.txt").read_text().splitlines()
     requirements = [line for line in lines if line.strip() and not line.startswith("#")]

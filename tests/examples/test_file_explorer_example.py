@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import itertools
+import json
 import logging
 import math
 import os
@@ -32,6 +33,8 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+
+from ango_plugins_sdk import InvalidConfig
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "file_explorer"
 BUCKET = "plugin-hub-files"
@@ -283,14 +286,15 @@ def s3(moto_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]
 
 
 def config(**values: Any) -> Any:
-    return explorer.parse_config({"bucket": BUCKET, "prefix": "data", **values})
+    return explorer.ExplorerConfig.model_validate({"bucket": BUCKET, "prefix": "data", **values})
 
 
 # --- config ----------------------------------------------------------------------------------
 
 
 def test_config_defaults_and_prefix_normalisation() -> None:
-    cfg = explorer.parse_config({"bucket": "b"})
+    parse = plugin.explorer_plugin.parse_config
+    cfg = parse({"bucket": "b"})
     assert (cfg.prefix, cfg.import_mode, cfg.url_expiry_s) == ("", "presigned", 3600)
     assert (cfg.max_page_size, cfg.max_object_bytes, cfg.probe_dimensions) == (
         1000,
@@ -298,30 +302,32 @@ def test_config_defaults_and_prefix_normalisation() -> None:
         True,
     )
     for prefix, normal in [("data", "data/"), ("/data/", "data/"), ("a/b", "a/b/"), ("", "")]:
-        assert explorer.parse_config({"bucket": "b", "prefix": prefix}).prefix == normal
-    assert explorer.parse_config({"bucket": "b", "url_expiry_s": 604_800}).url_expiry_s == 604_800
+        assert parse({"bucket": "b", "prefix": prefix}).prefix == normal
+    assert parse({"bucket": "b", "url_expiry_s": 604_800}).url_expiry_s == 604_800
+    shipped = json.loads((EXAMPLE / "default_config.json").read_text(encoding="utf-8"))
+    assert parse(shipped) == parse({"bucket": "my-bucket"})
 
 
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
-        ({}, "'bucket' is required"),
-        ({"bucket": ""}, "bucket: String should have at least 1 character"),
+        ({}, "bucket is required"),
+        ({"prefix": "x"}, "bucket is required"),
+        ({"bucket": ""}, 'bucket should have at least 1 character, got ""'),
         ({"bucket": "a/b"}, "bare bucket name"),
-        ({"bucket": "b", "buckets": "x"}, "unknown config key 'buckets'"),
-        ({"bucket": "b", "url_expiry_s": 0}, "url_expiry_s: Input should be greater than"),
-        ({"bucket": "b", "url_expiry_s": 604_801}, "url_expiry_s: Input should be less than"),
-        ({"bucket": "b", "url_expiry_s": "3600"}, "url_expiry_s: Input should be a valid int"),
-        ({"bucket": "b", "import_mode": "link"}, "import_mode: Input should be 'presigned'"),
-        ({"bucket": "b", "probe_dimensions": "yes"}, "probe_dimensions: Input should be a valid"),
-        ({"bucket": "b", "max_page_size": 1001}, "max_page_size: Input should be less than"),
+        ({"bucket": "b", "buckets": "x"}, "unknown key 'buckets' (did you mean 'bucket'?)"),
+        ({"bucket": "b", "url_expiry_s": 0}, "url_expiry_s should be greater than"),
+        ({"bucket": "b", "url_expiry_s": 604_801}, "url_expiry_s should be less than"),
+        ({"bucket": "b", "url_expiry_s": "3600"}, "url_expiry_s should be a valid int"),
+        ({"bucket": "b", "import_mode": "link"}, "import_mode should be 'presigned'"),
+        ({"bucket": "b", "probe_dimensions": "yes"}, "probe_dimensions should be a valid"),
+        ({"bucket": "b", "max_page_size": 1001}, "max_page_size should be less than"),
         ({"bucket": "b", "prefix": "a/../b"}, "contains '..'"),
-        ([], "must be a JSON object"),
     ],
 )
-def test_bad_config_is_refused_with_a_reason(raw: Any, message: str) -> None:
-    with pytest.raises(ExplorerError, match=r"invalid file explorer config|JSON object") as caught:
-        explorer.parse_config(raw)
+def test_bad_config_is_refused_with_a_reason(raw: dict[str, Any], message: str) -> None:
+    with pytest.raises(InvalidConfig, match=r"^invalid config: ") as caught:
+        plugin.explorer_plugin.parse_config(raw)
     assert message in str(caught.value)
 
 
@@ -765,7 +771,7 @@ def test_import_is_lazy_and_memory_stays_flat(s3: Any) -> None:
 
 
 def test_storage_errors_say_what_to_check(s3: Any) -> None:
-    cfg = explorer.parse_config({"bucket": "no-such-bucket"})
+    cfg = explorer.ExplorerConfig(bucket="no-such-bucket")
     with pytest.raises(explorer.StorageError, match="bucket 'no-such-bucket' does not exist"):
         explorer.list_page(s3, cfg, "", None, 10)
     with pytest.raises(explorer.StorageError, match="does not exist"):
@@ -776,11 +782,11 @@ def test_storage_errors_say_what_to_check(s3: Any) -> None:
 
 
 class FakeJob:
-    """What the callback uses of `FileExplorerJob`."""
+    """What the callback uses of `FileExplorerJob`, its config validated as the SDK does."""
 
     def __init__(self, operation: str | None, config: dict[str, Any], **input: Any) -> None:
         self.operation = operation
-        self.config = config
+        self.config = plugin.explorer_plugin.parse_config(config)
         self.folder: str = input.get("folder", "")
         self.page_token: str | None = input.get("page_token")
         self.page_size: int = input.get("page_size", 100)
@@ -842,7 +848,6 @@ def test_the_callback_stops_when_cancelled(s3: Any) -> None:
     [
         (FakeJob("delete", CONFIG), "unknown file explorer operation 'delete'"),
         (FakeJob(None, CONFIG), "unknown file explorer operation None"),
-        (FakeJob("list", {"prefix": "x"}), "'bucket' is required"),
         (FakeJob("list", CONFIG, folder="../x"), "contains '..'"),
         (FakeJob("import", CONFIG, files=["../x.png"]), "contains '..'"),
         (FakeJob("import", CONFIG, extensions=["a/b"]), "is not a file extension"),

@@ -19,9 +19,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from ango_plugins_sdk import ChannelClosed, CustomPlugin, HandshakeRejected, Plugin, serve
+from ango_plugins_sdk import CustomPlugin, Plugin, serve
 from ango_plugins_sdk._connection import HubConnection
-from ango_plugins_sdk._run import JOB_CLASSES
 from ango_plugins_sdk._runner import JobRunner
 from ango_plugins_sdk.protocol import (
     DEFAULT_MAX_MESSAGE_SIZE,
@@ -36,6 +35,7 @@ from ango_plugins_sdk.protocol import (
     encode,
 )
 from ango_plugins_sdk.protocol import Job as JobMessage
+from ango_plugins_sdk.testing import ChannelClosed, HandshakeRejected
 from tests.timing import PATIENCE
 
 HEARTBEAT_INTERVAL = 0.05
@@ -285,7 +285,7 @@ def hub_connection(
     plugin: Plugin, hub: FakeHub, *, host: str = HUB_URL, backoff: Backoff = FAST_BACKOFF
 ) -> tuple[HubConnection, JobRunner]:
     """What `serve` builds, for tests that need to reach the connection or the runner."""
-    runner = JobRunner(plugin, job_classes=JOB_CLASSES)
+    runner = JobRunner(plugin)
     connection = HubConnection(
         plugin_id=PLUGIN_ID,
         secret=SECRET,

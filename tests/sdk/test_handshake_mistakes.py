@@ -9,7 +9,13 @@ import ssl
 
 import pytest
 
-from ango_plugins_sdk import ConfigurationError, ExportPlugin, PluginStopped
+from ango_plugins_sdk import (
+    ConfigurationError,
+    ExportJob,
+    ExportPlugin,
+    ExportResult,
+    PluginStopped,
+)
 from ango_plugins_sdk._connection import MAX_INCOMING_MESSAGE_SIZE, websocket_url
 from ango_plugins_sdk.protocol import PROTOCOL_VERSION, CloseCode, JobType
 from tests.sdk.fakehub import PLUGIN_ID, SECRET, FakeChannel, FakeHub, custom_plugin, serving
@@ -17,6 +23,10 @@ from tests.sdk.fakehub import PLUGIN_ID, SECRET, FakeChannel, FakeHub, custom_pl
 
 async def echo(job: object) -> dict[str, str]:
     return {}
+
+
+async def export_nothing(job: ExportJob) -> ExportResult:
+    return ExportResult(file=b"", filename="nothing.bin", allow_empty=True)
 
 
 class FirstDialFails(FakeHub):
@@ -96,7 +106,7 @@ async def test_other_tls_failures_are_retried() -> None:
 
 async def test_hello_names_the_job_type_and_the_largest_frame_the_process_takes() -> None:
     hub = FakeHub()
-    async with serving(ExportPlugin(id=PLUGIN_ID, secret=SECRET, callback=echo), hub):
+    async with serving(ExportPlugin(id=PLUGIN_ID, secret=SECRET, callback=export_nothing), hub):
         channel = await hub.session(0)
     hello = channel.first
     assert hello.job_type == JobType.EXPORT
@@ -106,7 +116,9 @@ async def test_hello_names_the_job_type_and_the_largest_frame_the_process_takes(
 async def test_a_job_type_mismatch_close_stops_the_plugin_with_the_hubs_line() -> None:
     hub = FakeHub()
     reason = "plugin is 'custom' but this process serves 'export' jobs"
-    async with serving(ExportPlugin(id=PLUGIN_ID, secret=SECRET, callback=echo), hub) as served:
+    async with serving(
+        ExportPlugin(id=PLUGIN_ID, secret=SECRET, callback=export_nothing), hub
+    ) as served:
         channel = await hub.session(0)
         channel.hang_up(CloseCode.JOB_TYPE_MISMATCH, reason)
         with pytest.raises(PluginStopped) as stopped:

@@ -16,6 +16,8 @@ from hypothesis import strategies as st
 
 import ango_plugins_sdk
 import ango_plugins_sdk.protocol
+import ango_plugins_sdk.protocol.listing
+import ango_plugins_sdk.testing
 from ango_plugins_sdk import (
     BatchModelPlugin,
     ConfigurationError,
@@ -53,6 +55,7 @@ SDK_ALL = [
     "HandshakeRejected",
     "HubHTTPError",
     "ImportItem",
+    "InvalidConfig",
     "ListingPage",
     "MarkdownDocument",
     "MarkdownJob",
@@ -115,6 +118,11 @@ PROTOCOL_ALL = [
     "encode",
 ]
 
+TESTING_ALL = ["Channel", "ChannelClosed", "HandshakeRejected", "Transport"]
+
+MODULES = [ango_plugins_sdk, ango_plugins_sdk.protocol, ango_plugins_sdk.testing]
+MODULE_IDS = ["sdk", "protocol", "testing"]
+
 PLUGIN_CLASSES = [
     (ExportPlugin, JobType.EXPORT),
     (ModelPlugin, JobType.MODEL),
@@ -134,8 +142,8 @@ def noop(job: Any) -> None:
 
 @pytest.mark.parametrize(
     ("module", "expected"),
-    [(ango_plugins_sdk, SDK_ALL), (ango_plugins_sdk.protocol, PROTOCOL_ALL)],
-    ids=["sdk", "protocol"],
+    list(zip(MODULES, [SDK_ALL, PROTOCOL_ALL, TESTING_ALL], strict=True)),
+    ids=MODULE_IDS,
 )
 def test_all_is_pinned(module: ModuleType, expected: list[str]) -> None:
     assert expected == sorted(expected)
@@ -143,9 +151,7 @@ def test_all_is_pinned(module: ModuleType, expected: list[str]) -> None:
     assert len(set(module.__all__)) == len(module.__all__)
 
 
-@pytest.mark.parametrize(
-    "module", [ango_plugins_sdk, ango_plugins_sdk.protocol], ids=["sdk", "protocol"]
-)
+@pytest.mark.parametrize("module", MODULES, ids=MODULE_IDS)
 def test_every_exported_name_is_importable(module: ModuleType) -> None:
     namespace: dict[str, Any] = {}
     exec(f"from {module.__name__} import *", namespace)  # noqa: S102 (a fixed statement)
@@ -153,9 +159,7 @@ def test_every_exported_name_is_importable(module: ModuleType) -> None:
         assert getattr(module, name) is namespace[name]
 
 
-@pytest.mark.parametrize(
-    "module", [ango_plugins_sdk, ango_plugins_sdk.protocol], ids=["sdk", "protocol"]
-)
+@pytest.mark.parametrize("module", MODULES, ids=MODULE_IDS)
 def test_nothing_public_hides_outside_all(module: ModuleType) -> None:
     public = {
         name
@@ -163,6 +167,18 @@ def test_nothing_public_hides_outside_all(module: ModuleType) -> None:
         if not name.startswith("_") and not inspect.ismodule(value)
     }
     assert public - {"annotations"} <= set(module.__all__)
+
+
+def test_the_test_seams_are_the_same_objects_at_the_sdks_root() -> None:
+    # Their home is `testing`; the root keeps them for code that imported them from there.
+    for name in TESTING_ALL:
+        assert getattr(ango_plugins_sdk, name) is getattr(ango_plugins_sdk.testing, name)
+
+
+def test_the_listing_shapes_are_the_protocols() -> None:
+    # The hub checks a listing with the same classes a plugin builds it with.
+    for name in ("FileEntry", "FolderEntry", "ImportItem", "ListingPage"):
+        assert getattr(ango_plugins_sdk, name) is getattr(ango_plugins_sdk.protocol.listing, name)
 
 
 def test_the_version_is_the_packages() -> None:

@@ -1,4 +1,8 @@
-"""What file explorer callbacks return: a page of a listing, or the items to import."""
+"""What a file explorer returns: a page of a folder's listing, or the items to import.
+
+The plugin builds them, the hub checks a listing page again before it shows it. Pure models,
+no I/O.
+"""
 
 from __future__ import annotations
 
