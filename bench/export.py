@@ -27,9 +27,9 @@ sys.path.insert(0, str(ROOT))
 
 from ango_plugins_sdk.protocol.workspace import AssetIn, CategoryIn  # noqa: E402
 from hub.runtime import Hub  # noqa: E402
-from hub.services.workspace import ProjectCreate  # noqa: E402
 from hub.settings import Settings  # noqa: E402
 from hub.store.workspace import TaskRow  # noqa: E402
+from hub.workspace.requests import ProjectCreate  # noqa: E402
 from tests.e2e.harness import HubProcess, PluginProcess, wait_until  # noqa: E402
 
 SEED_CHUNK = 10_000
@@ -48,7 +48,7 @@ async def seed(data_dir: Path, organization: str, count: int) -> str:
     await hub.store.create_schema()
     organization_id = await hub.accounts.organization_id(organization)
     user = await hub.accounts.authenticate_password("owner@acme.test", "pw-12345678")
-    project = await hub.workspace.create_project(
+    project = await hub.workspace.projects.create(
         user,
         ProjectCreate(
             name="big",
@@ -69,7 +69,7 @@ async def seed(data_dir: Path, organization: str, count: int) -> str:
             )
             for n in range(start, min(count, start + SEED_CHUNK))
         ]
-        await hub.workspace.create_assets(organization_id, project.id, assets)
+        await hub.workspace.assets.create_many(organization_id, project.id, assets)
     annotations = {
         "objects": [
             {

@@ -10,6 +10,7 @@ from hub.jobs.engine import JobEngine
 from hub.jobs.live import LiveRegistry
 from hub.jobs.loop import EngineLoop
 from hub.jobs.tokens import JobTokens, load_or_create_key
+from hub.paths import asset_file_path
 from hub.private_files import private_dir
 from hub.services.accounts import AccountService
 from hub.services.directory import DirectoryService
@@ -20,10 +21,10 @@ from hub.services.plugins import PluginService
 from hub.services.presets import PresetService
 from hub.services.sessions import SessionService
 from hub.services.workflow import WorkflowService
-from hub.services.workspace import WorkspaceService
 from hub.settings import Settings
 from hub.storage import Storage, storage_from_url
 from hub.store import Store
+from hub.workspace import Workspace
 
 log = logging.getLogger("hub")
 
@@ -41,7 +42,7 @@ class Hub:
         self.live = LiveRegistry()
         self.accounts = AccountService(self.store)
         self.sessions = SessionService(self.store)
-        self.workspace = WorkspaceService(self.store, self.storage)
+        self.workspace = Workspace.build(self.store, self.storage, asset_url=asset_file_path)
         self.files = FileService(self.store, self.storage)
         self.signing_key = load_or_create_key(settings.data_dir, settings.secret_key)
         self.tokens = JobTokens(self.signing_key)

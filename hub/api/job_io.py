@@ -19,7 +19,6 @@ from hub.api.common import hub_of, json_body
 from hub.api.projects import MAX_JSON_ASSETS_BYTES
 from hub.jobs.state import ActiveJob
 from hub.jobs.tokens import InvalidToken
-from hub.services.accounts import Principal
 from hub.services.errors import Forbidden, Invalid, Unauthenticated
 from hub.services.job_types import artifact_key
 
@@ -61,7 +60,7 @@ def _running_job(request: Request, job_type: str) -> ActiveJob:
 
 async def export_tasks(request: Request) -> Response:
     job = _running_job(request, "export")
-    lines = hub_of(request).workspace.export_tasks(
+    lines = hub_of(request).workspace.exports.stream(
         job.organization_id,
         job.input["project_id"],
         stages=job.input.get("stages"),
@@ -107,8 +106,7 @@ async def post_documents(request: Request) -> Response:
         raise Invalid(f"invalid document: {exc}") from None
     hub = hub_of(request)
     tag = await hub.job_rules.creation_tag(job)
-    workspace = hub.workspace
-    created, skipped = await workspace.create_assets(
+    created, skipped = await hub.workspace.assets.create_many(
         job.organization_id,
         job.input["project_id"],
         assets,
@@ -140,8 +138,8 @@ async def _asset_response(request: Request, job: ActiveJob, asset: dict[str, Any
     url = asset.get("url") or ""
     if url.startswith(("http://", "https://")):
         return RedirectResponse(url, status_code=307)
-    chunks = await hub.workspace.open_asset_bytes(job.organization_id, asset["id"])
-    return StreamingResponse(chunks, media_type="application/octet-stream")
+    stored = await hub.workspace.assets.file(job.organization_id, asset["id"])
+    return StreamingResponse(stored.chunks, media_type="application/octet-stream")
 
 
 class _Item(BaseModel):
@@ -178,7 +176,7 @@ async def post_items(request: Request) -> Response:
         raise Invalid(f"invalid import item: {exc}") from None
     hub = hub_of(request)
     tag = await hub.job_rules.creation_tag(job)
-    created, skipped = await hub.workspace.create_assets(
+    created, skipped = await hub.workspace.assets.create_many(
         job.organization_id,
         job.input["project_id"],
         assets,
@@ -196,14 +194,14 @@ async def upload_item(request: Request) -> Response:
     if (
         job.input.get("dedupe")
         and external_id is not None
-        and await hub.workspace.has_external_id(
+        and await hub.workspace.assets.has_external_id(
             job.organization_id, job.input["project_id"], external_id
         )
     ):
         return JSONResponse({"created": 0, "skipped": 1})
     tag = await hub.job_rules.creation_tag(job)
-    await hub.workspace.upload_image(
-        Principal(job.created_by, job.organization_id, "member"),
+    await hub.workspace.assets.upload_image(
+        job.organization_id,
         job.input["project_id"],
         request.query_params.get("filename") or external_id or "file",
         request.stream(),

@@ -22,18 +22,11 @@ from hub.api.common import caller, capped_request, hub_of, json_body, page_args
 from hub.services.accounts import Principal
 from hub.services.errors import Invalid
 from hub.services.rendering import render_markdown
-from hub.services.workspace import (
-    MAX_IMAGE_BYTES,
-    AssetFile,
-    AssetsCreate,
-    ProjectCreate,
-    ProjectDetails,
-    TaskUpdate,
-    TaskView,
-    WorkspaceService,
-)
 from hub.storage.base import CHUNK_SIZE
-from hub.store.workspace import Project
+from hub.workspace.assets import MAX_IMAGE_BYTES
+from hub.workspace.export import ExportService
+from hub.workspace.requests import AssetsCreate, ProjectCreate, TaskUpdate
+from hub.workspace.views import AssetFile, ProjectDetails, ProjectSummary, TaskView
 
 MAX_JSON_ASSETS_BYTES = 32 * 1024 * 1024
 """A JSON asset list (up to 10,000 assets, markdown ones up to 1 MB each) may be larger than
@@ -59,7 +52,7 @@ def project_view(project: ProjectDetails) -> dict[str, Any]:
     }
 
 
-def project_summary(project: Project) -> dict[str, Any]:
+def project_summary(project: ProjectSummary) -> dict[str, Any]:
     return {
         "id": project.id,
         "organization_id": project.organization_id,
@@ -95,14 +88,14 @@ def task_view(task: TaskView) -> dict[str, Any]:
 async def create_project(request: Request) -> Response:
     principal = await caller(request)
     spec = await json_body(request, ProjectCreate)
-    project = await hub_of(request).workspace.create_project(principal, spec)
+    project = await hub_of(request).workspace.projects.create(principal, spec)
     return JSONResponse(project_view(project), status_code=201)
 
 
 async def list_projects(request: Request) -> Response:
     principal = await caller(request)
     cursor, limit = page_args(request)
-    projects, next_cursor = await hub_of(request).workspace.list_projects(
+    projects, next_cursor = await hub_of(request).workspace.projects.page(
         principal, cursor=cursor, limit=limit
     )
     return JSONResponse({"items": [project_summary(p) for p in projects], "next": next_cursor})
@@ -110,7 +103,7 @@ async def list_projects(request: Request) -> Response:
 
 async def get_project(request: Request) -> Response:
     principal = await caller(request)
-    project = await hub_of(request).workspace.get_project(
+    project = await hub_of(request).workspace.projects.get(
         principal, request.path_params["project_id"]
     )
     return JSONResponse(project_view(project))
@@ -126,7 +119,7 @@ async def create_assets(request: Request) -> Response:
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         return await _upload_images(request, principal, project_id)
     spec = await json_body(request, AssetsCreate, max_bytes=MAX_JSON_ASSETS_BYTES)
-    created, skipped = await hub_of(request).workspace.create_assets(
+    created, skipped = await hub_of(request).workspace.assets.create_many(
         principal.organization_id, project_id, spec.assets, dedupe=spec.dedupe
     )
     return JSONResponse({"created": created, "skipped": skipped}, status_code=201)
@@ -135,7 +128,7 @@ async def create_assets(request: Request) -> Response:
 async def _upload_images(request: Request, principal: Principal, project_id: str) -> Response:
     """Form fields: one or more `file` parts; `external_id` (none, or one per file, in the
     files' order); `batch` (at most one, for every file)."""
-    workspace = hub_of(request).workspace
+    assets = hub_of(request).workspace.assets
     capped = capped_request(request, MAX_UPLOAD_BYTES)
     async with capped.form(
         max_files=MAX_FILES_PER_UPLOAD, max_fields=2 * MAX_FILES_PER_UPLOAD, max_part_size=64 * 1024
@@ -174,8 +167,8 @@ async def _upload_images(request: Request, principal: Principal, project_id: str
         batch = str(batches[0]) if batches else None
         items = []
         for index, upload in enumerate(uploads):
-            uploaded = await workspace.upload_image(
-                principal,
+            uploaded = await assets.upload_image(
+                principal.organization_id,
                 project_id,
                 upload.filename,
                 upload_chunks(upload),
@@ -196,7 +189,7 @@ async def upload_chunks(upload: UploadFile) -> AsyncIterator[bytes]:
 async def asset_file(request: Request) -> Response:
     """An uploaded image's bytes; 404 for an image by URL (fetch its URL) or markdown."""
     principal = await caller(request)
-    stored = await hub_of(request).workspace.asset_file(
+    stored = await hub_of(request).workspace.assets.file(
         principal.organization_id, request.path_params["asset_id"]
     )
     return asset_file_response(stored)
@@ -224,7 +217,7 @@ async def list_tasks(request: Request) -> Response:
     principal = await caller(request)
     _only_params(request, {"stage", "batch", "cursor", "limit"})
     cursor, limit = page_args(request)
-    tasks, next_cursor = await hub_of(request).workspace.list_tasks(
+    tasks, next_cursor = await hub_of(request).workspace.tasks.page(
         principal,
         request.path_params["project_id"],
         stage=_single_param(request, "stage"),
@@ -237,14 +230,14 @@ async def list_tasks(request: Request) -> Response:
 
 async def get_task(request: Request) -> Response:
     principal = await caller(request)
-    task = await hub_of(request).workspace.get_task(principal, request.path_params["task_id"])
+    task = await hub_of(request).workspace.tasks.get(principal, request.path_params["task_id"])
     return JSONResponse(task_view(task))
 
 
 async def put_annotations(request: Request) -> Response:
     principal = await caller(request)
     annotations = await json_body(request, AnnotationSet)
-    task = await hub_of(request).workspace.set_annotations(
+    task = await hub_of(request).workspace.tasks.set_annotations(
         principal, request.path_params["task_id"], annotations
     )
     return JSONResponse(task_view(task))
@@ -268,7 +261,7 @@ async def export_project(request: Request) -> Response:
     principal = await caller(request)
     _only_params(request, {"stage", "batch"})
     return await export_response(
-        hub_of(request).workspace,
+        hub_of(request).workspace.exports,
         principal.organization_id,
         request.path_params["project_id"],
         stages=_list_param(request, "stage"),
@@ -277,7 +270,7 @@ async def export_project(request: Request) -> Response:
 
 
 async def export_response(
-    workspace: WorkspaceService,
+    exports: ExportService,
     organization_id: str,
     project_id: str,
     *,
@@ -287,8 +280,8 @@ async def export_response(
     """The matching tasks as streamed NDJSON, with their count in `X-Task-Count`."""
     # Counting first turns a missing project or an unknown stage into a proper error
     # response; once the stream starts, the status is already sent.
-    count = await workspace.count_tasks(organization_id, project_id, stages=stages, batches=batches)
-    tasks = workspace.export_tasks(organization_id, project_id, stages=stages, batches=batches)
+    count = await exports.count(organization_id, project_id, stages=stages, batches=batches)
+    tasks = exports.stream(organization_id, project_id, stages=stages, batches=batches)
     return StreamingResponse(
         _ndjson(tasks), media_type="application/x-ndjson", headers={"X-Task-Count": str(count)}
     )

@@ -8,8 +8,7 @@ import csv
 import io
 import logging
 import re
-from collections.abc import AsyncIterator
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,11 +19,14 @@ from ango_plugins_sdk.protocol.workspace import ExportedTask, ProjectInfo
 from hub.jobs.engine import Applied
 from hub.jobs.state import ActiveJob
 from hub.jobs.tokens import JobTokens
+from hub.paths import job_data_path
 from hub.services.errors import Invalid
 from hub.services.files import FileService
 from hub.services.model_outputs import convert
-from hub.services.workspace import advance_task, write_plugin_annotations
 from hub.storage import Storage
+from hub.workspace import Workspace
+from hub.workspace.projects import check_stages
+from hub.workspace.task_rows import advance_task, write_plugin_annotations
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -36,38 +38,6 @@ _CSV_SNIFF_BYTES = 64 * 1024
 
 class InvalidOutput(ValueError):
     """A plugin's output does not fit its job type; the job fails with this message."""
-
-
-class Workspace(Protocol):
-    """What job types need from the workspace service."""
-
-    async def project_info(self, organization_id: str, project_id: str) -> ProjectInfo: ...
-
-    async def exported_task(
-        self, organization_id: str, task_id: str
-    ) -> tuple[str, ExportedTask]: ...
-
-    def export_tasks(
-        self,
-        organization_id: str,
-        project_id: str,
-        *,
-        stages: list[str] | None,
-        batches: list[str] | None,
-    ) -> AsyncIterator[ExportedTask]: ...
-
-    async def count_tasks(
-        self,
-        organization_id: str,
-        project_id: str,
-        *,
-        stages: list[str] | None,
-        batches: list[str] | None,
-    ) -> int: ...
-
-    async def delete_job_assets(
-        self, organization_id: str, project_id: str, job_id: str, *, attempts: range
-    ) -> int: ...
 
 
 class _ExportInput(BaseModel):
@@ -172,7 +142,7 @@ class JobTypeRules:
             return await self._prepare_markdown(organization_id, project_id, raw_input, where)
         prepared = dict(raw_input)
         if project_id is not None:
-            await self._workspace.project_info(organization_id, project_id)  # 404 if not ours
+            await self._workspace.projects.info(organization_id, project_id)  # 404 if not ours
             prepared["project_id"] = project_id
         return prepared
 
@@ -181,10 +151,8 @@ class JobTypeRules:
     ) -> dict[str, Any]:
         project = await self._project(organization_id, project_id, "an export job")
         filters = _parse(_ExportInput, raw, where)
-        for stage in filters.stages or []:
-            if stage not in project.stages:
-                raise Invalid(f"{where}.stages: project has no stage {stage!r}")
-        count = await self._workspace.count_tasks(
+        check_stages(project, filters.stages or (), field=f"{where}.stages")
+        count = await self._workspace.exports.count(
             organization_id, project.id, stages=filters.stages, batches=filters.batches
         )
         return {
@@ -204,14 +172,13 @@ class JobTypeRules:
         where: str,
     ) -> dict[str, Any]:
         spec = _parse(_ModelInput, raw, where)
-        project_id, task = await self._workspace.exported_task(organization_id, spec.task_id)
+        project_id, task = await self._workspace.exports.task(organization_id, spec.task_id)
         if requested_project is not None and requested_project != project_id:
             raise Invalid(f"task {spec.task_id} is not in project {requested_project}")
-        project = await self._workspace.project_info(organization_id, project_id)
+        project = await self._workspace.projects.info(organization_id, project_id)
         if spec.advance is not None:
-            for name in (spec.advance.from_stage, spec.advance.to_stage):
-                if name not in project.stages:
-                    raise Invalid(f"{where}.advance: project has no stage {name!r}")
+            advance = (spec.advance.from_stage, spec.advance.to_stage)
+            check_stages(project, advance, field=f"{where}.advance")
         mapping = _mapping(project, spec.class_mapping, class_names, where)
         return {
             "task_id": spec.task_id,
@@ -228,7 +195,7 @@ class JobTypeRules:
         """The job's project: required, and the caller's (another's is a 404)."""
         if not project_id:
             raise Invalid(f"{kind} needs a project_id")
-        return await self._workspace.project_info(organization_id, project_id)
+        return await self._workspace.projects.info(organization_id, project_id)
 
     async def prepare_batch(
         self,
@@ -248,14 +215,14 @@ class JobTypeRules:
         tasks: list[ExportedTask] = []
         if spec.task_ids is not None:
             for task_id in dict.fromkeys(spec.task_ids):
-                task_project, task = await self._workspace.exported_task(organization_id, task_id)
+                task_project, task = await self._workspace.exports.task(organization_id, task_id)
                 if task_project != project_id:
                     raise Invalid(
                         f"{where}.task_ids: task {task_id} is not in project {project_id}"
                     )
                 tasks.append(task)
         else:
-            async for task in self._workspace.export_tasks(
+            async for task in self._workspace.exports.stream(
                 organization_id, project_id, stages=spec.stages, batches=spec.batches
             ):
                 tasks.append(task)
@@ -319,24 +286,24 @@ class JobTypeRules:
         token = self._tokens.issue(job.id, job.attempt)
         paths: dict[str, Any] = {"token": token}
         if job.type == JobType.MODEL:
-            paths["asset_url"] = f"/io/jobs/{job.id}/asset"
+            paths["asset_url"] = job_data_path(job.id, "asset")
         elif job.type == JobType.BATCH_MODEL:
-            paths["assets_url"] = f"/io/jobs/{job.id}/assets/"
+            paths["assets_url"] = job_data_path(job.id, "assets/")
         elif job.type == JobType.FILE_EXPLORER:
-            paths["items_url"] = f"/io/jobs/{job.id}/items"
-            paths["upload_url"] = f"/io/jobs/{job.id}/upload"
+            paths["items_url"] = job_data_path(job.id, "items")
+            paths["upload_url"] = job_data_path(job.id, "upload")
         elif job.type == JobType.EXPORT:
             key = artifact_key(job.id, job.attempt)
             presigned = self._storage.presigned_put(key, UPLOAD_URL_TTL)
-            paths["tasks_url"] = f"/io/jobs/{job.id}/tasks"
+            paths["tasks_url"] = job_data_path(job.id, "tasks")
             paths["upload"] = (
                 {"url": presigned, "auth": False, "needs_length": True, "key": key}
                 if presigned
-                else {"url": f"/io/jobs/{job.id}/artifact", "auth": True, "key": key}
+                else {"url": job_data_path(job.id, "artifact"), "auth": True, "key": key}
             )
         else:
-            paths["csv_url"] = f"/io/jobs/{job.id}/csv"
-            paths["documents_url"] = f"/io/jobs/{job.id}/documents"
+            paths["csv_url"] = job_data_path(job.id, "csv")
+            paths["documents_url"] = job_data_path(job.id, "documents")
         return {**job.input, "io": paths}
 
     # --- while running ---------------------------------------------------------------
@@ -351,7 +318,7 @@ class JobTypeRules:
         # run created (and people may have annotated since) stays.
         first = int(job.input.get("run_from_attempt", 1))
         if job.attempt > first and tag not in self._fresh_attempts:
-            removed = await self._workspace.delete_job_assets(
+            removed = await self._workspace.assets.delete_created_by(
                 job.organization_id,
                 job.input["project_id"],
                 job.id,

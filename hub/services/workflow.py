@@ -14,7 +14,7 @@ from dataclasses import replace
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from ango_plugins_sdk.protocol import JobType
 from hub.services.accounts import Principal
@@ -22,9 +22,12 @@ from hub.services.config_schema import check_config
 from hub.services.errors import Invalid, NotFound
 from hub.services.jobs import JobRequest, JobService
 from hub.services.plugins import PluginService
-from hub.services.workspace import TaskView, WorkspaceService
 from hub.store import Store
 from hub.store.workspace import PluginStage, TaskRow
+from hub.workspace import Workspace
+from hub.workspace.projects import check_stages
+from hub.workspace.task_rows import set_stage_jobs
+from hub.workspace.views import TaskView
 
 RERUN_CHUNK = 500
 
@@ -43,7 +46,7 @@ class WorkflowService:
     def __init__(
         self,
         store: Store,
-        workspace: WorkspaceService,
+        workspace: Workspace,
         plugins: PluginService,
         jobs: JobService,
     ) -> None:
@@ -55,10 +58,9 @@ class WorkflowService:
     async def bind(
         self, principal: Principal, project_id: str, stage: str, spec: StageBinding
     ) -> PluginStage:
-        project = await self._workspace.project_info(principal.organization_id, project_id)
-        for name, what in ((stage, "stage"), (spec.next_stage, "next_stage")):
-            if name not in project.stages:
-                raise Invalid(f"{what}: project has no stage {name!r}")
+        project = await self._workspace.projects.info(principal.organization_id, project_id)
+        check_stages(project, [stage], field="stage")
+        check_stages(project, [spec.next_stage], field="next_stage")
         if spec.next_stage == stage:
             raise Invalid("next_stage must differ from the plugin stage")
         plugin = await self._plugins.usable(principal.organization_id, spec.plugin_id)
@@ -87,7 +89,7 @@ class WorkflowService:
         return binding
 
     async def unbind(self, principal: Principal, project_id: str, stage: str) -> None:
-        await self._workspace.project_info(principal.organization_id, project_id)
+        await self._workspace.projects.info(principal.organization_id, project_id)
         async with self._store.write() as session:
             binding = await session.get(PluginStage, (project_id, stage))
             if binding is None:
@@ -95,7 +97,7 @@ class WorkflowService:
             await session.delete(binding)
 
     async def bindings(self, principal: Principal, project_id: str) -> list[PluginStage]:
-        await self._workspace.project_info(principal.organization_id, project_id)
+        await self._workspace.projects.info(principal.organization_id, project_id)
         async with self._store.read() as session:
             rows = await session.scalars(
                 select(PluginStage).where(PluginStage.project_id == project_id)
@@ -111,21 +113,21 @@ class WorkflowService:
         batches: Iterable[str] | None,
     ) -> TaskView:
         """Change a task's stage or batches; entering a plugin stage queues its job."""
-        before = await self._workspace.get_task(principal, task_id)
-        view = await self._workspace.update_task(principal, task_id, stage=stage, batches=batches)
+        before = await self._workspace.tasks.get(principal, task_id)
+        view = await self._workspace.tasks.update(principal, task_id, stage=stage, batches=batches)
         if stage is None or stage == before.stage:
             return view
         try:
             job_ids = await self._queue(principal, before.project_id, stage, [task_id])
         except Exception:
             # Its job could not be queued: the task must not sit in the stage without one.
-            await self._workspace.update_task(principal, task_id, stage=before.stage)
+            await self._workspace.tasks.update(principal, task_id, stage=before.stage)
             raise
         return replace(view, stage_job_id=job_ids[0]) if job_ids else view
 
     async def rerun(self, principal: Principal, project_id: str, stage: str) -> int:
         """Queue the stage's job again for every task in it; how many were queued."""
-        await self._workspace.project_info(principal.organization_id, project_id)
+        await self._workspace.projects.info(principal.organization_id, project_id)
         async with self._store.read() as session:
             if await session.get(PluginStage, (project_id, stage)) is None:
                 raise NotFound(f"stage {stage!r} is not a plugin stage")
@@ -174,11 +176,7 @@ class WorkflowService:
         ]
         jobs = await self._jobs.submit(principal, binding.plugin_id, requests, now=time.time())
         async with self._store.write() as session:
-            await session.execute(
-                update(TaskRow),
-                [
-                    {"id": task_id, "stage_job_id": job.id}
-                    for job, task_id in zip(jobs, task_ids, strict=True)
-                ],
+            await set_stage_jobs(
+                session, {task_id: job.id for job, task_id in zip(jobs, task_ids, strict=True)}
             )
         return [job.id for job in jobs]

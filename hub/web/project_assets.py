@@ -18,10 +18,11 @@ from hub.api.projects import (
     asset_file_response,
     upload_chunks,
 )
+from hub.paths import asset_file_path
 from hub.services.errors import Invalid, ServiceError
 from hub.services.sessions import SignedIn
-from hub.services.workspace import MAX_ASSETS_PER_REQUEST, asset_file_path
 from hub.web.pages import error_message, form_text, hub_of, page, redirect, render
+from hub.workspace.requests import MAX_ASSETS_PER_REQUEST
 
 
 def image_src(asset: Asset) -> str | None:
@@ -41,7 +42,7 @@ async def _assets_page(
     status_code: int = 200,
 ) -> Response:
     hub = hub_of(request)
-    project = await hub.workspace.get_project(me.principal, request.path_params["project_id"])
+    project = await hub.workspace.projects.get(me.principal, request.path_params["project_id"])
     plugins = await hub.plugins.usable_plugins(me.principal.organization_id)
     values: dict[str, Any] = {k: form_text(form, k) for k in form} if form is not None else {}
     return render(
@@ -65,7 +66,7 @@ async def new_assets(request: Request, me: SignedIn) -> Response:
 async def upload_images(request: Request, me: SignedIn) -> Response:
     workspace = hub_of(request).workspace
     project_id = request.path_params["project_id"]
-    await workspace.get_project(me.principal, project_id)  # another organization's: 404
+    await workspace.projects.get(me.principal, project_id)  # another organization's: 404
     form = await request.form()
     added = 0
     try:
@@ -80,8 +81,12 @@ async def upload_images(request: Request, me: SignedIn) -> Response:
         batch = form_text(form, "batch") or None
         for upload in uploads:
             try:
-                await workspace.upload_image(
-                    me.principal, project_id, upload.filename, upload_chunks(upload), batch=batch
+                await workspace.assets.upload_image(
+                    me.principal.organization_id,
+                    project_id,
+                    upload.filename,
+                    upload_chunks(upload),
+                    batch=batch,
                 )
             except ServiceError as exc:
                 kept = f" ({added} earlier file(s) were added)" if added else ""
@@ -120,7 +125,7 @@ async def _create(
         if len(assets) > MAX_ASSETS_PER_REQUEST:
             raise Invalid(f"add at most {MAX_ASSETS_PER_REQUEST} assets at a time")
         checked = [AssetIn.model_validate(a) for a in assets]
-        created, _ = await hub_of(request).workspace.create_assets(
+        created, _ = await hub_of(request).workspace.assets.create_many(
             me.principal.organization_id, project_id, checked
         )
     except (Invalid, ValidationError) as exc:
@@ -129,7 +134,7 @@ async def _create(
 
 
 async def asset_file(request: Request, me: SignedIn) -> Response:
-    stored = await hub_of(request).workspace.asset_file(
+    stored = await hub_of(request).workspace.assets.file(
         me.principal.organization_id, request.path_params["asset_id"]
     )
     return asset_file_response(stored)

@@ -15,10 +15,10 @@ from ango_plugins_sdk.protocol import JobType
 from hub.services.errors import Invalid
 from hub.services.sessions import SignedIn
 from hub.services.workflow import StageBinding
-from hub.services.workspace import ProjectDetails
 from hub.store.workspace import DEFAULT_STAGES, PluginStage
 from hub.web.pages import FORM_ERRORS, error_message, form_text, hub_of, page, redirect, render
 from hub.web.plugins import json_field
+from hub.workspace.views import ProjectDetails
 
 
 def _class_mapping(text: str, project: ProjectDetails) -> dict[str, str]:
@@ -84,7 +84,7 @@ async def _stages_page(
     status_code: int = 200,
 ) -> Response:
     hub = hub_of(request)
-    project = await hub.workspace.get_project(me.principal, request.path_params["project_id"])
+    project = await hub.workspace.projects.get(me.principal, request.path_params["project_id"])
     bindings = await hub.workflow.bindings(me.principal, project.id)
     editing = next((b for b in bindings if b.stage == request.query_params.get("stage")), None)
     plugins = await hub.plugins.usable_plugins(me.principal.organization_id)
@@ -115,7 +115,7 @@ async def show_stages(request: Request, me: SignedIn) -> Response:
 
 async def bind_stage(request: Request, me: SignedIn) -> Response:
     hub = hub_of(request)
-    project = await hub.workspace.get_project(me.principal, request.path_params["project_id"])
+    project = await hub.workspace.projects.get(me.principal, request.path_params["project_id"])
     form = await request.form()
     try:
         spec = StageBinding.model_validate(

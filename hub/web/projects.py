@@ -16,11 +16,11 @@ from starlette.responses import Response
 from ango_plugins_sdk.protocol.workspace import Tool
 from hub.api.projects import export_response
 from hub.services.sessions import SignedIn
-from hub.services.workspace import ProjectCreate
 from hub.storage.base import content_disposition
 from hub.store.workspace import DEFAULT_STAGES
 from hub.web import project_assets, project_stages, tasks
 from hub.web.pages import FORM_ERRORS, error_message, form_text, hub_of, page, redirect, render
+from hub.workspace.requests import ProjectCreate
 
 TOOL_LABELS = {
     Tool.BBOX: "Box",
@@ -83,7 +83,7 @@ def _form_page(
 
 
 async def list_projects(request: Request, me: SignedIn) -> Response:
-    projects, next_cursor = await hub_of(request).workspace.list_projects(
+    projects, next_cursor = await hub_of(request).workspace.projects.page(
         me.principal, cursor=request.query_params.get("cursor") or None, limit=50
     )
     return render(
@@ -103,7 +103,7 @@ async def create_project(request: Request, me: SignedIn) -> Response:
     form = await request.form()
     try:
         spec = ProjectCreate.model_validate(_spec(form))
-        project = await hub_of(request).workspace.create_project(me.principal, spec)
+        project = await hub_of(request).workspace.projects.create(me.principal, spec)
     except FORM_ERRORS as exc:
         return _form_page(request, form=form, error=error_message(exc), status_code=422)
     return redirect(f"/projects/{project.id}")
@@ -119,9 +119,9 @@ def _filters(request: Request) -> tuple[str | None, str | None]:
 
 async def show_project(request: Request, me: SignedIn) -> Response:
     hub = hub_of(request)
-    project = await hub.workspace.get_project(me.principal, request.path_params["project_id"])
+    project = await hub.workspace.projects.get(me.principal, request.path_params["project_id"])
     stage, batch = _filters(request)
-    page_of_tasks, next_cursor = await hub.workspace.list_tasks(
+    page_of_tasks, next_cursor = await hub.workspace.tasks.page(
         me.principal,
         project.id,
         stage=stage,
@@ -129,7 +129,7 @@ async def show_project(request: Request, me: SignedIn) -> Response:
         cursor=request.query_params.get("cursor") or None,
         limit=TASK_PAGE,
     )
-    stage_counts = await hub.workspace.stage_counts(project.organization_id, project.id)
+    stage_counts = await hub.workspace.tasks.stage_counts(project.organization_id, project.id)
     bindings = {b.stage: b for b in await hub.workflow.bindings(me.principal, project.id)}
     plugins = await hub.plugins.usable_plugins(me.principal.organization_id)
     try:
@@ -158,10 +158,10 @@ async def export_project(request: Request, me: SignedIn) -> Response:
     """The gallery's tasks (same filters) as the NDJSON export, downloaded as a file."""
     workspace = hub_of(request).workspace
     organization_id = me.principal.organization_id
-    project = await workspace.project_info(organization_id, request.path_params["project_id"])
+    project = await workspace.projects.info(organization_id, request.path_params["project_id"])
     stage, batch = _filters(request)
     response = await export_response(
-        workspace,
+        workspace.exports,
         organization_id,
         project.id,
         stages=[stage] if stage else None,

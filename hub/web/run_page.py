@@ -14,12 +14,12 @@ from ango_plugins_sdk.protocol import JobType
 from hub.runtime import Hub
 from hub.services.accounts import Principal
 from hub.services.sessions import SignedIn
-from hub.services.workspace import ProjectDetails, TaskView
 from hub.store import Plugin
 from hub.store.paging import MAX_PAGE_SIZE
 from hub.web.pages import hub_of, render
 from hub.web.plugins import TYPE_LABELS
 from hub.web.run_forms import NEEDS_PROJECT, RunValues, default_mapping
+from hub.workspace.views import ProjectDetails, TaskView
 
 SUBMIT_LABELS = {
     JobType.CUSTOM: "Run",
@@ -51,14 +51,16 @@ async def render_run_form(
     principal = me.principal
     job_type = JobType(plugin.type)
     presets = await hub.presets.list_presets(principal, plugin.id)
-    projects, _ = await hub.workspace.list_projects(principal, limit=MAX_PAGE_SIZE)
+    projects, _ = await hub.workspace.projects.page(principal, limit=MAX_PAGE_SIZE)
     values = dataclasses.replace(values)  # the caller's stay as posted
     if job_type == JobType.MODEL and values.task_id and not values.project_id:
-        values.project_id = (await hub.workspace.get_task(principal, values.task_id)).project_id
+        values.project_id = (await hub.workspace.tasks.get(principal, values.task_id)).project_id
     if not values.project_id and projects and job_type in NEEDS_PROJECT | {JobType.MODEL}:
         values.project_id = projects[0].id
     project = (
-        await hub.workspace.get_project(principal, values.project_id) if values.project_id else None
+        await hub.workspace.projects.get(principal, values.project_id)
+        if values.project_id
+        else None
     )
     values.loaded_project_id = project.id if project else ""
     project_options = [(p.id, p.name) for p in projects]
@@ -102,9 +104,9 @@ async def _task_options(
     hub: Hub, principal: Principal, project: ProjectDetails, task_id: str
 ) -> list[tuple[str, str]]:
     """The first page of the project's tasks, plus the asked-for task if it is further on."""
-    tasks, _ = await hub.workspace.list_tasks(principal, project.id, limit=MAX_PAGE_SIZE)
+    tasks, _ = await hub.workspace.tasks.page(principal, project.id, limit=MAX_PAGE_SIZE)
     if task_id and task_id not in {t.id for t in tasks}:
-        task = await hub.workspace.get_task(principal, task_id)
+        task = await hub.workspace.tasks.get(principal, task_id)
         if task.project_id == project.id:
             tasks.insert(0, task)
     return [(task.id, _task_label(task)) for task in tasks]

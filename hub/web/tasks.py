@@ -29,8 +29,8 @@ async def _task_page(
     status_code: int = 200,
 ) -> Response:
     hub = hub_of(request)
-    task = await hub.workspace.get_task(me.principal, request.path_params["task_id"])
-    project = await hub.workspace.project_info(me.principal.organization_id, task.project_id)
+    task = await hub.workspace.tasks.get(me.principal, request.path_params["task_id"])
+    project = await hub.workspace.projects.info(me.principal.organization_id, task.project_id)
     plugins = await hub.plugins.usable_plugins(me.principal.organization_id)
     annotations = task.annotations or AnnotationSet()
     width, height = task.asset.width, task.asset.height
@@ -80,7 +80,7 @@ async def set_batches(request: Request, me: SignedIn) -> Response:
     text = form_text(await request.form(), "batches")
     batches = [line.strip() for line in text.splitlines() if line.strip()]
     try:
-        await hub_of(request).workspace.update_task(me.principal, task_id, batches=batches)
+        await hub_of(request).workspace.tasks.update(me.principal, task_id, batches=batches)
     except Invalid as exc:
         return await _task_page(
             request, me, values={"batches": text}, error=exc.message, status_code=422
@@ -93,7 +93,7 @@ async def set_annotations(request: Request, me: SignedIn) -> Response:
     text = form_text(await request.form(), "annotations")
     try:
         annotations = AnnotationSet.model_validate_json(text or "{}")
-        await hub_of(request).workspace.set_annotations(me.principal, task_id, annotations)
+        await hub_of(request).workspace.tasks.set_annotations(me.principal, task_id, annotations)
     except (Invalid, ValidationError) as exc:
         return await _task_page(
             request, me, values={"annotations": text}, error=error_message(exc), status_code=422

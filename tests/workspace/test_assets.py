@@ -11,7 +11,6 @@ from starlette.testclient import TestClient
 
 from ango_plugins_sdk.protocol.workspace import AssetIn
 from hub.runtime import Hub
-from hub.services.workspace import ImageSniffer
 from hub.storage import LocalStorage
 from tests.hub.conftest import Owner
 from tests.workspace.helpers import (
@@ -191,14 +190,18 @@ def test_a_thousand_assets_take_a_handful_of_statements(
     event.listen(engine, "before_cursor_execute", record)
     try:
         created = call(
-            hub.workspace.create_assets, acme.organization_id, project["id"], assets, dedupe=True
+            hub.workspace.assets.create_many,
+            acme.organization_id,
+            project["id"],
+            assets,
+            dedupe=True,
         )
     finally:
         event.remove(engine, "before_cursor_execute", record)
     assert created == (1_000, 0)
     assert len(statements) <= 20, statements
     again = call(
-        hub.workspace.create_assets, acme.organization_id, project["id"], assets, dedupe=True
+        hub.workspace.assets.create_many, acme.organization_id, project["id"], assets, dedupe=True
     )
     assert again == (0, 1_000)
 
@@ -370,42 +373,6 @@ def test_asset_file_is_404_for_url_assets_unknown_ids_and_other_organizations(
     assert client.get(item["url"]).status_code == 401
 
 
-# --- image headers -------------------------------------------------------------------------
-
-
-def sniff(content: bytes, chunk_size: int) -> ImageSniffer:
-    sniffer = ImageSniffer()
-    for start in range(0, len(content), chunk_size):
-        sniffer.feed(content[start : start + chunk_size])
-    return sniffer
-
-
-@pytest.mark.parametrize("chunk_size", [1, 3, 7, 100, 1 << 20])
-def test_sniffer_reads_png_size_in_any_chunking(chunk_size: int) -> None:
-    sniffer = sniff(png_bytes(33, 17), chunk_size)
-    assert (sniffer.content_type, sniffer.width, sniffer.height) == ("image/png", 33, 17)
-
-
-@pytest.mark.parametrize("chunk_size", [1, 5, 64, 4096, 1 << 20])
-def test_sniffer_reads_jpeg_size_past_large_segments(chunk_size: int) -> None:
-    content = jpeg_header(1920, 1080, app_payload=60_000)
-    sniffer = sniff(content, chunk_size)
-    assert (sniffer.content_type, sniffer.width, sniffer.height) == ("image/jpeg", 1920, 1080)
-    assert len(sniffer._buffer) == 0  # done, nothing kept
-
-
-def test_sniffer_gives_up_on_other_formats_and_broken_headers() -> None:
-    for content in (
-        b"GIF89a" + b"\x00" * 100,
-        b"",
-        b"\x89PNG",  # truncated
-        b"\xff\xd8\xff\xe0\x00\x01",  # segment length below 2
-        b"\xff\xd8\xff\xda\x00\x08" + b"\x00" * 20,  # scan before any frame header
-    ):
-        sniffer = sniff(content, 3)
-        assert (sniffer.width, sniffer.height) == (None, None), content
-
-
 def test_uploaded_jpeg_gets_its_size(
     client: TestClient, acme: Owner, make_project: MakeProject
 ) -> None:
@@ -459,23 +426,27 @@ def test_an_upload_body_over_the_cap_is_refused_declared_or_not(
 def test_an_image_over_the_size_limit_leaves_nothing_behind(
     call: Call, hub: Hub, acme: Owner, make_project: MakeProject, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from hub.services import workspace as workspace_module
-    from hub.services.accounts import Principal
     from hub.services.errors import Invalid
+    from hub.workspace import assets as assets_module
 
-    monkeypatch.setattr(workspace_module, "MAX_IMAGE_BYTES", 1_000)
+    monkeypatch.setattr(assets_module, "MAX_IMAGE_BYTES", 1_000)
     project = make_project(acme)
-    principal = Principal(acme.user_id, acme.organization_id, "owner")
 
     async def chunks() -> Any:
         for _ in range(10):
             yield b"\0" * 300
 
     with pytest.raises(Invalid, match="file too large"):
-        call(hub.workspace.upload_image, principal, project["id"], "big.png", chunks())
+        call(
+            hub.workspace.assets.upload_image,
+            acme.organization_id,
+            project["id"],
+            "big.png",
+            chunks(),
+        )
     assert isinstance(hub.storage, LocalStorage)
     root = hub.storage.root
     assert not root.exists() or not [p for p in root.rglob("*") if p.is_file()]
-    info = call(hub.workspace.project_info, acme.organization_id, project["id"])
+    info = call(hub.workspace.projects.info, acme.organization_id, project["id"])
     assert info.batches == []
-    assert call(hub.workspace.count_tasks, acme.organization_id, project["id"]) == 0
+    assert call(hub.workspace.exports.count, acme.organization_id, project["id"]) == 0

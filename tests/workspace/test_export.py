@@ -13,8 +13,8 @@ from starlette.testclient import TestClient
 
 from ango_plugins_sdk.protocol.workspace import AssetIn, ExportedTask
 from hub.runtime import Hub
-from hub.services import workspace as workspace_module
 from hub.store.workspace import TaskRow
+from hub.workspace import export as export_module
 from tests.hub.conftest import Owner
 from tests.workspace.helpers import (
     API,
@@ -228,13 +228,13 @@ def test_export_crosses_page_boundaries_in_order(
     make_project: MakeProject,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(workspace_module, "EXPORT_PAGE_SIZE", 4)
+    monkeypatch.setattr(export_module, "EXPORT_PAGE_SIZE", 4)
     project = make_project(acme)
     assets = [
         AssetIn(markdown=f"m{i}", external_id=str(i), batch="odd" if i % 2 else "even")
         for i in range(13)
     ]
-    assert call(hub.workspace.create_assets, acme.organization_id, project["id"], assets) == (
+    assert call(hub.workspace.assets.create_many, acme.organization_id, project["id"], assets) == (
         13,
         0,
     )
@@ -243,7 +243,11 @@ def test_export_crosses_page_boundaries_in_order(
     odd = lines(export(client, acme, project["id"], batch="odd"))
     assert [e["asset"]["external_id"] for e in odd] == [str(i) for i in range(1, 13, 2)]
     count = call(
-        hub.workspace.count_tasks, acme.organization_id, project["id"], stages=None, batches=["odd"]
+        hub.workspace.exports.count,
+        acme.organization_id,
+        project["id"],
+        stages=None,
+        batches=["odd"],
     )
     assert count == 6
 
@@ -267,7 +271,7 @@ def test_export_memory_stays_flat(
             )
             for i in range(start, start + 5_000)
         ]
-        call(workspace.create_assets, acme.organization_id, project["id"], assets)
+        call(workspace.assets.create_many, acme.organization_id, project["id"], assets)
     car = category_ids(project)["car"]
     annotations = {
         "objects": [
@@ -289,7 +293,7 @@ def test_export_memory_stays_flat(
 
     async def consume(*, limit: int | None = None, traced: bool = True) -> tuple[int, int]:
         seen = 0
-        tasks = workspace.export_tasks(acme.organization_id, project["id"])
+        tasks = workspace.exports.stream(acme.organization_id, project["id"])
         if traced:
             tracemalloc.start()
         baseline, _ = tracemalloc.get_traced_memory()
@@ -306,7 +310,7 @@ def test_export_memory_stays_flat(
         return seen, peak - baseline
 
     # A first pass compiles and caches the queries, outside the measurement.
-    call(consume, limit=2 * workspace_module.EXPORT_PAGE_SIZE + 1, traced=False)
+    call(consume, limit=2 * export_module.EXPORT_PAGE_SIZE + 1, traced=False)
     seen, peak = call(consume)
     assert seen == total
     assert peak < 6 * 1024 * 1024, f"export peaked at {peak / 1e6:.1f} MB over the baseline"

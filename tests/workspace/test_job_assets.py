@@ -42,7 +42,7 @@ def test_a_new_attempt_removes_what_earlier_attempts_created(
     tag = call(hub.job_rules.creation_tag, first)
     assert tag == f"{first.id}:1"
     call(
-        hub.workspace.create_assets,
+        hub.workspace.assets.create_many,
         acme.organization_id,
         project["id"],
         documents,
@@ -50,7 +50,10 @@ def test_a_new_attempt_removes_what_earlier_attempts_created(
     )
     # Someone else's assets are never touched.
     call(
-        hub.workspace.create_assets, acme.organization_id, project["id"], [AssetIn(markdown="mine")]
+        hub.workspace.assets.create_many,
+        acme.organization_id,
+        project["id"],
+        [AssetIn(markdown="mine")],
     )
     assert len(all_tasks(client, acme, project["id"])) == 4
 
@@ -59,7 +62,7 @@ def test_a_new_attempt_removes_what_earlier_attempts_created(
     assert tag == f"{second.id}:2"
     assert len(all_tasks(client, acme, project["id"])) == 1  # attempt 1's three are gone
     call(
-        hub.workspace.create_assets,
+        hub.workspace.assets.create_many,
         acme.organization_id,
         project["id"],
         documents,
@@ -77,7 +80,7 @@ def test_a_retried_job_keeps_what_earlier_runs_created(
     first_run = markdown_job(acme, project["id"], attempt=1)
     tag = call(hub.job_rules.creation_tag, first_run)
     call(
-        hub.workspace.create_assets,
+        hub.workspace.assets.create_many,
         acme.organization_id,
         project["id"],
         [AssetIn(markdown="kept")],
@@ -87,7 +90,7 @@ def test_a_retried_job_keeps_what_earlier_runs_created(
     retried = markdown_job(acme, project["id"], attempt=3)
     retried.input["run_from_attempt"] = 2
     call(
-        hub.workspace.create_assets,
+        hub.workspace.assets.create_many,
         acme.organization_id,
         project["id"],
         [AssetIn(markdown="lost half-way")],

@@ -158,14 +158,16 @@ def test_project_info_is_what_a_plugin_learns(
 
     project = make_project(acme, stages=["model"])
     add_assets(client, acme, project["id"], [{"markdown": "x", "batch": "b"}, {"markdown": "y"}])
-    info = call(hub.workspace.project_info, acme.organization_id, project["id"])
+    info = call(hub.workspace.projects.info, acme.organization_id, project["id"])
     assert info.id == project["id"]
     assert info.name == "streets"
     assert [c.model_dump(mode="json") for c in info.categories] == project["categories"]
     assert info.stages == ["todo", "in_progress", "review", "done", "model"]
     assert info.batches == ["b"]
-    count = call(hub.workspace.count_tasks, acme.organization_id, project["id"], stages=["todo"])
+    count = call(hub.workspace.exports.count, acme.organization_id, project["id"], stages=["todo"])
     assert count == 2
-    assert call(hub.workspace.count_tasks, acme.organization_id, project["id"], batches=["b"]) == 1
+    assert (
+        call(hub.workspace.exports.count, acme.organization_id, project["id"], batches=["b"]) == 1
+    )
     with pytest.raises(NotFound):
-        call(hub.workspace.project_info, globex.organization_id, project["id"])
+        call(hub.workspace.projects.info, globex.organization_id, project["id"])

@@ -1,0 +1,154 @@
+"""Rows to domain values: the one place that reads the workspace's ORM rows into what the
+services return (hub/workspace/views.py) and into the export's line (`ExportedTask`).
+
+An uploaded asset's `url` is where the hub serves its bytes. That path belongs to the hub's
+URL layout, not to the workspace: the converters take it as `asset_url`, which the hub sets
+to `hub.paths.asset_file_path` when it builds the workspace (hub/runtime.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Row
+
+from ango_plugins_sdk.protocol.workspace import (
+    AnnotationSet,
+    Asset,
+    AssetType,
+    Category,
+    ExportedTask,
+    ProjectInfo,
+    Tool,
+)
+from hub.store.workspace import AssetRow, CategoryRow, Project, TaskRow
+from hub.workspace.views import ProjectDetails, ProjectSummary, TaskView
+
+AssetUrl = Callable[[str], str]
+"""Where the hub serves an uploaded asset's bytes, given the asset's id."""
+
+
+def project_summary(row: Project) -> ProjectSummary:
+    return ProjectSummary(
+        id=row.id,
+        organization_id=row.organization_id,
+        name=row.name,
+        description=row.description,
+        stages=list(row.stages),
+        created_at=row.created_at,
+    )
+
+
+def project_details(
+    row: Project, categories: list[Category], batches: list[str], task_count: int
+) -> ProjectDetails:
+    return ProjectDetails(
+        id=row.id,
+        organization_id=row.organization_id,
+        name=row.name,
+        description=row.description,
+        stages=list(row.stages),
+        categories=categories,
+        batches=batches,
+        task_count=task_count,
+        created_at=row.created_at,
+    )
+
+
+def project_info(row: Project, categories: list[Category], batches: list[str]) -> ProjectInfo:
+    return ProjectInfo(
+        id=row.id, name=row.name, categories=categories, stages=list(row.stages), batches=batches
+    )
+
+
+def category(row: CategoryRow) -> Category:
+    return Category(id=row.id, name=row.name, tool=Tool(row.tool), color=row.color)
+
+
+def _url(
+    asset_url: AssetUrl, asset_id: str, storage_key: str | None, url: str | None
+) -> str | None:
+    """An uploaded asset's path on the hub, else its own URL (None for markdown)."""
+    return asset_url(asset_id) if storage_key is not None else url
+
+
+def asset(row: AssetRow, asset_url: AssetUrl, *, with_markdown: bool = True) -> Asset:
+    return Asset(
+        id=row.id,
+        type=AssetType(row.type),
+        url=_url(asset_url, row.id, row.storage_key, row.url),
+        markdown=row.markdown if with_markdown else None,
+        external_id=row.external_id,
+        width=row.width,
+        height=row.height,
+        metadata=row.metadata_ or {},
+    )
+
+
+def task_view(
+    task: TaskRow, asset: Asset, batches: list[str], annotations: AnnotationSet | None = None
+) -> TaskView:
+    """A task; lists leave `annotations` out, a task read alone has them."""
+    return TaskView(
+        id=task.id,
+        project_id=task.project_id,
+        stage=task.stage,
+        batches=batches,
+        asset=asset,
+        created_at=task.created_at,
+        updated_at=task.updated_at,
+        annotations=annotations,
+        stage_job_id=task.stage_job_id,
+    )
+
+
+def full_task_view(
+    task: TaskRow, asset_row: AssetRow, batches: list[str], asset_url: AssetUrl
+) -> TaskView:
+    """A task read alone: with its annotations and the markdown of its asset."""
+    annotations = AnnotationSet.model_validate(task.annotations)
+    return task_view(task, asset(asset_row, asset_url), batches, annotations)
+
+
+def exported_task(
+    row: Row[Any], batches: list[str], categories: dict[str, Category], asset_url: AssetUrl
+) -> ExportedTask:
+    """One export line from a row of `hub.workspace.export.EXPORT_COLUMNS`."""
+    stored = row.annotations or {}
+    objects = []
+    for obj in stored.get("objects", ()):
+        category = categories.get(obj["category_id"])
+        tool = category.tool if category else _tool_of(obj)
+        name = category.name if category else ""
+        objects.append({**obj, "category": name, "tool": tool})
+    classifications = [
+        {**c, "category": category.name if (category := categories.get(c["category_id"])) else ""}
+        for c in stored.get("classifications", ())
+    ]
+    return ExportedTask.model_validate(
+        {
+            "task_id": row.id,
+            "stage": row.stage,
+            "batches": batches,
+            "asset": {
+                "id": row.asset_id,
+                "type": row.type,
+                "url": _url(asset_url, row.asset_id, row.storage_key, row.url),
+                "markdown": row.markdown,
+                "external_id": row.external_id,
+                "width": row.width,
+                "height": row.height,
+                "metadata": row.metadata or {},
+            },
+            "annotations": {"objects": objects, "classifications": classifications},
+            "updated_at": row.updated_at.isoformat(),
+        }
+    )
+
+
+def _tool_of(obj: dict[str, Any]) -> Tool:
+    """The tool of an object whose category is gone, from the geometry it carries."""
+    if "bbox" in obj:
+        return Tool.BBOX
+    return Tool.POLYGON if "polygon" in obj else Tool.POINT
