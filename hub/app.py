@@ -19,6 +19,7 @@ from hub.api import workflow as workflow_routes
 from hub.api.errors import EXCEPTION_HANDLERS
 from hub.api.metrics import metrics
 from hub.gateway.endpoint import plugin_socket
+from hub.job_types import KINDS, JobKind
 from hub.runtime import Hub
 from hub.settings import Settings
 from hub.web import web_routes
@@ -36,8 +37,11 @@ async def healthz(request: Request) -> Response:
     )
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
-    hub = Hub(settings or Settings.from_env())
+def create_app(
+    settings: Settings | None = None, *, kinds: tuple[type[JobKind], ...] = KINDS
+) -> Starlette:
+    """The hub's ASGI app; `kinds` are the job types it knows (hub/job_types)."""
+    hub = Hub(settings or Settings.from_env(), kinds=kinds)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:

@@ -6,6 +6,7 @@ import asyncio
 import logging
 
 from ango_plugins_sdk.protocol import CloseCode
+from hub.job_types import KINDS, JobKind, JobTypes
 from hub.jobs.engine import JobEngine
 from hub.jobs.live import LiveRegistry
 from hub.jobs.loop import EngineLoop
@@ -15,7 +16,6 @@ from hub.private_files import private_dir
 from hub.services.accounts import AccountService
 from hub.services.directory import DirectoryService
 from hub.services.files import FileService
-from hub.services.job_types import JobTypeRules
 from hub.services.jobs import JobService
 from hub.services.plugins import PluginService
 from hub.services.presets import PresetService
@@ -30,7 +30,7 @@ log = logging.getLogger("hub")
 
 
 class Hub:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, kinds: tuple[type[JobKind], ...] = KINDS) -> None:
         self.settings = settings
         private_dir(settings.data_dir)
         self.closing = asyncio.Event()
@@ -46,8 +46,10 @@ class Hub:
         self.files = FileService(self.store, self.storage)
         self.signing_key = load_or_create_key(settings.data_dir, settings.secret_key)
         self.tokens = JobTokens(self.signing_key)
-        self.job_rules = JobTypeRules(self.workspace, self.files, self.storage, self.tokens)
-        self.jobs = JobEngine(self.store, self.live, settings, rules=self.job_rules)
+        self.job_types = JobTypes.build(
+            self.workspace, self.files, self.storage, self.tokens, kinds=kinds
+        )
+        self.jobs = JobEngine(self.store, self.live, settings, rules=self.job_types)
         self.engine_loop = EngineLoop(self.jobs, self.live)
         self.plugins = PluginService(self.store, self.live, end_jobs=self.jobs.end_plugin_jobs)
         self.directory = DirectoryService(self.store, self.plugins)
@@ -56,7 +58,8 @@ class Hub:
             self.store,
             self.jobs,
             self.plugins,
-            self.job_rules,
+            self.job_types,
+            self.tokens,
             max_job_size=settings.max_message_size // 2,
         )
         self.workflow = WorkflowService(self.store, self.workspace, self.plugins, self.job_service)

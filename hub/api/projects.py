@@ -25,12 +25,9 @@ from hub.services.rendering import render_markdown
 from hub.storage.base import CHUNK_SIZE
 from hub.workspace.assets import MAX_IMAGE_BYTES
 from hub.workspace.export import ExportService
-from hub.workspace.requests import AssetsCreate, ProjectCreate, TaskUpdate
+from hub.workspace.requests import MAX_JSON_ASSETS_BYTES, AssetsCreate, ProjectCreate, TaskUpdate
 from hub.workspace.views import AssetFile, ProjectDetails, ProjectSummary, TaskView
 
-MAX_JSON_ASSETS_BYTES = 32 * 1024 * 1024
-"""A JSON asset list (up to 10,000 assets, markdown ones up to 1 MB each) may be larger than
-other JSON bodies (HUB_MAX_BODY_SIZE): its route says so, and stays capped all the same."""
 MAX_FILES_PER_UPLOAD = 100
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024 * 1024
 """A whole multipart request; each file is also capped at `MAX_IMAGE_BYTES`."""

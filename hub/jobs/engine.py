@@ -32,7 +32,6 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ango_plugins_sdk.protocol import JobStatus, MessageTooLarge
-from hub.jobs import batches
 from hub.jobs.committer import Effect
 from hub.jobs.dispatch import assign_round
 from hub.jobs.leases import Leases
@@ -62,7 +61,7 @@ class JobEngine(PluginReports, Leases):
             for row in rows:
                 job = ActiveJob.from_row(row)
                 self._active[job.id] = job
-                if batches.is_coordinator(job):
+                if self._rules.is_run(job):
                     continue  # never dispatched: its chunks are the work
                 if job.status == JobStatus.QUEUED:
                     self._enqueue(job)
@@ -182,12 +181,12 @@ class JobEngine(PluginReports, Leases):
         now = self._clock()
         if job.is_terminal or job.applying:
             return  # finished meanwhile; its outcome is on its way to disk
-        if batches.is_coordinator(job):
+        if self._rules.is_run(job):
             # Stop the remaining chunks; the run ends now, with what was done so far.
             self._finish(
                 job, JobStatus.CANCELLED, result=job.result, error=error(reason, "Cancelled")
             )
-            for chunk in [c for c in self._active.values() if batches.parent_id(c) == job.id]:
+            for chunk in [c for c in self._active.values() if c.parent_id == job.id]:
                 self._cancel(chunk, reason)
         elif job.status == JobStatus.QUEUED:
             self._queues[job.plugin_id].remove(job.id)

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ango_plugins_sdk.protocol import Backoff, Cancel, HubMessage, JobStatus
-from hub.jobs import batches
 from hub.jobs.committer import Committer, Effect
 from hub.jobs.live import LiveConnection, LiveRegistry
 from hub.jobs.queue import PluginQueue
@@ -38,6 +37,18 @@ class TypeRules(Protocol):
     def apply(self, job: ActiveJob, output: Any) -> Applied:
         """What a successful attempt's output means: the result to store, and perhaps a write
         to make in the same transaction (pre-labels, say). Raises ValueError if invalid."""
+        ...
+
+    def is_run(self, job: ActiveJob) -> bool:
+        """A job whose work is done by child jobs (`input.parent_id`): never dispatched."""
+        ...
+
+    def fold(self, run: ActiveJob, child: ActiveJob) -> bool:
+        """Add a finished child to its run; True once every child is in."""
+        ...
+
+    def run_outcome(self, run: ActiveJob) -> tuple[JobStatus, dict[str, Any] | None]:
+        """How a run ends once every child is in."""
         ...
 
 
@@ -192,10 +203,10 @@ class Ledger:
             level = "ERROR" if status == JobStatus.FAILED else "INFO"
             self._hub_log(job, level, f"{status}: {(error or {}).get('message', '')}")
         self._committer.touch(job)
-        run = self._active.get(batches.parent_id(job) or "")
+        run = self._active.get(job.parent_id or "")
         if run is not None and not run.is_terminal:
-            if batches.fold_chunk(run, job):
-                status, run_error = batches.outcome(run)
+            if self._rules.fold(run, job):
+                status, run_error = self._rules.run_outcome(run)
                 self._finish(run, status, result=run.result, error=run_error)
             else:
                 self._committer.touch(run)

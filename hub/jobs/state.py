@@ -73,6 +73,12 @@ class ActiveJob:
         return JobStatus(self.status).is_terminal
 
     @property
+    def parent_id(self) -> str | None:
+        """The run this job is a child of (a batch run's chunk), if any."""
+        value = self.input.get("parent_id")
+        return value if isinstance(value, str) else None
+
+    @property
     def deadline(self) -> float | None:
         """When the running attempt times out: `timeout_s` of running time after acceptance."""
         if self.timeout_s is None or self.started_at is None:

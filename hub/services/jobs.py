@@ -1,4 +1,5 @@
-"""Jobs as users see them: submit, read, list, logs, cancel, retry."""
+"""Jobs as users see them: submit, read, list, logs, cancel, retry; and the check that opens
+a running attempt's data paths to its plugin."""
 
 from __future__ import annotations
 
@@ -8,30 +9,21 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic_core import to_json
 from sqlalchemy import select
 
-from ango_plugins_sdk.protocol import JobStatus, JobType
-from hub.jobs import batches
+from ango_plugins_sdk.protocol import JobStatus
+from hub.job_types import JobTypes
+from hub.job_types.base import PluginFacts, Submission
 from hub.jobs.engine import JobEngine
-from hub.jobs.queue import BATCH, INTERACTIVE, PRIORITIES
+from hub.jobs.queue import PRIORITIES
 from hub.jobs.state import ActiveJob
-from hub.security import new_id
+from hub.jobs.tokens import InvalidToken, JobTokens
 from hub.services.accounts import Principal
 from hub.services.config_schema import check_config
-from hub.services.errors import Conflict, Invalid, NotFound
-from hub.services.job_types import JobTypeRules
+from hub.services.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
 from hub.services.plugins import PluginService
-from hub.store import Job, JobLog, Plugin, Store
+from hub.store import Job, JobLog, Store
 from hub.store.paging import newest_first
 
 MAX_JOBS_PER_REQUEST = 1000
-DEFAULT_CHUNK_SIZE = 16
-
-
-def _default_priority(job_type: JobType, operation: str | None) -> int:
-    """Short runs someone is waiting for (one task's pre-labels, a folder listing) go
-    before bulk work unless the request says otherwise."""
-    if job_type == JobType.MODEL or (job_type == JobType.FILE_EXPLORER and operation == "list"):
-        return INTERACTIVE
-    return BATCH
 
 
 class JobRequest(BaseModel):
@@ -61,14 +53,16 @@ class JobService:
         store: Store,
         engine: JobEngine,
         plugins: PluginService,
-        rules: JobTypeRules,
+        job_types: JobTypes,
+        tokens: JobTokens,
         *,
         max_job_size: int,
     ) -> None:
         self._store = store
         self._engine = engine
         self._plugins = plugins
-        self._rules = rules
+        self._job_types = job_types
+        self._tokens = tokens
         self._max_job_size = max_job_size
         """Bytes a job's config and input may take together, as JSON: they travel in one
         frame to the plugin, which takes frames of a bounded size."""
@@ -77,137 +71,68 @@ class JobService:
         self, principal: Principal, plugin_id: str, requests: list[JobRequest], *, now: float
     ) -> list[ActiveJob]:
         """Validate and store the jobs; they are queued when this returns. Each job keeps
-        the organization's version pin of this moment, for all its attempts and retries."""
+        the organization's version pin of this moment, for all its attempts and retries.
+        Returns the jobs users see (a batch run, not its chunks)."""
         plugin, pinned_version = await self._plugins.usable_with_pin(
             principal.organization_id, plugin_id
         )
-        job_type = JobType(plugin.type)
+        kind = self._job_types[plugin.type]
+        facts = PluginFacts(plugin.id, plugin.class_names, plugin.job_timeout_s, pinned_version)
         jobs: list[ActiveJob] = []
         shown: list[ActiveJob] = []
         for index, request in enumerate(requests):
             config = plugin.default_config if request.config is None else request.config
             prefix = "" if len(requests) == 1 else f"jobs[{index}]."
             check_config(plugin.config_schema, config, what=f"{prefix}config")
-            if job_type == JobType.BATCH_MODEL:
-                run, chunks = await self._batch_run(
-                    principal,
-                    plugin,
-                    request,
-                    config,
-                    pinned_version=pinned_version,
-                    prefix=prefix,
+            made = await kind.prepare(
+                Submission(
+                    organization_id=principal.organization_id,
+                    user_id=principal.user_id,
+                    plugin=facts,
+                    config=config,
+                    raw_input=request.input,
+                    operation=request.operation,
+                    project_id=request.project_id,
+                    priority=PRIORITIES[request.priority] if request.priority else None,
+                    timeout_s=request.timeout_s,
+                    where=f"{prefix}input",
                     now=now,
                 )
-                for chunk in chunks:
-                    self._check_size(chunk, prefix, hint="lower config.chunk_size")
-                jobs += [run, *chunks]
-                shown.append(run)
-                continue
-            job_input = await self._rules.prepare_input(
-                principal.organization_id,
-                job_type,
-                request.project_id,
-                request.input,
-                operation=request.operation,
-                class_names=plugin.class_names,
-                where=f"{prefix}input",
             )
-            priority = (
-                PRIORITIES[request.priority]
-                if request.priority
-                else _default_priority(job_type, request.operation)
-            )
-            jobs.append(
-                ActiveJob(
-                    id=new_id(),
-                    organization_id=principal.organization_id,
-                    plugin_id=plugin.id,
-                    created_by=principal.user_id,
-                    type=job_type,
-                    operation=request.operation,
-                    config=config,
-                    input=job_input,
-                    priority=priority,
-                    timeout_s=request.timeout_s or plugin.job_timeout_s,
-                    status=JobStatus.QUEUED,
-                    created_at=now,
-                    required_version=pinned_version,
-                )
-            )
-            self._check_size(jobs[-1], prefix, hint="pass bulk data through a project or files")
-            shown.append(jobs[-1])
+            for job in made:
+                if not kind.is_run(job):
+                    self._check_size(job, prefix)
+            jobs += made
+            shown.append(made[0])
         await self._engine.submit(jobs)
         return shown
 
-    def _check_size(self, job: ActiveJob, prefix: str, *, hint: str) -> None:
+    def _check_size(self, job: ActiveJob, prefix: str) -> None:
         size = len(to_json(job.config)) + len(to_json(job.input))
         if size > self._max_job_size:
+            hint = (
+                "lower config.chunk_size"
+                if job.parent_id is not None
+                else "pass bulk data through a project or files"
+            )
             raise Invalid(
                 f"{prefix}config and input take {size} bytes as JSON; the limit is "
                 f"{self._max_job_size} bytes (half of HUB_MAX_MESSAGE_SIZE): {hint}"
             )
 
-    async def _batch_run(
-        self,
-        principal: Principal,
-        plugin: Plugin,
-        request: JobRequest,
-        config: dict[str, Any],
-        *,
-        pinned_version: str | None,
-        prefix: str,
-        now: float,
-    ) -> tuple[ActiveJob, list[ActiveJob]]:
-        """A batch run: the coordinator users see, and the chunk jobs that do the work."""
-        chunk_size = config.get("chunk_size")
-        if chunk_size is None:
-            chunk_size = DEFAULT_CHUNK_SIZE
-        if (
-            not isinstance(chunk_size, int)
-            or isinstance(chunk_size, bool)
-            or not 1 <= chunk_size <= 1000
-        ):
-            raise Invalid(f"{prefix}config.chunk_size must be a whole number from 1 to 1000")
-        run_input, chunk_inputs = await self._rules.prepare_batch(
-            principal.organization_id,
-            request.project_id,
-            request.input,
-            class_names=plugin.class_names,
-            chunk_size=chunk_size,
-            where=f"{prefix}input",
-        )
-        total = sum(len(chunk["tasks"]) for chunk in chunk_inputs)
-
-        def job(operation: str, job_input: dict[str, Any], status: JobStatus) -> ActiveJob:
-            return ActiveJob(
-                id=new_id(),
-                organization_id=principal.organization_id,
-                plugin_id=plugin.id,
-                created_by=principal.user_id,
-                type=JobType.BATCH_MODEL,
-                operation=operation,
-                config=config,
-                input=job_input,
-                priority=PRIORITIES[request.priority or "batch"],
-                timeout_s=request.timeout_s or plugin.job_timeout_s,
-                status=status,
-                created_at=now,
-                required_version=pinned_version,  # the chunks run on the run's version
-            )
-
-        # With nothing to do the run is done at once; else it runs until its chunks are in.
-        run = job(
-            "run",
-            {**run_input, "total": total},
-            JobStatus.RUNNING if total else JobStatus.SUCCEEDED,
-        )
-        run.result = batches.empty_summary(total, len(chunk_inputs))
-        run.progress_current, run.progress_total = 0.0, float(max(total, 1))
-        run.started_at = now
-        if not total:
-            run.finished_at = now
-        chunks = [job("chunk", {**c, "parent_id": run.id}, JobStatus.QUEUED) for c in chunk_inputs]
-        return run, chunks
+    def running_attempt(self, token: str, job_id: str) -> ActiveJob:
+        """The job whose running attempt `token` was issued for; it opens that job's data
+        paths while the attempt runs, and nothing else."""
+        try:
+            grant = self._tokens.verify(token)
+        except InvalidToken as exc:
+            raise Unauthenticated(str(exc)) from None
+        if grant.job_id != job_id:
+            raise Forbidden("this token is for another job")
+        job = self._engine.active(grant.job_id)
+        if job is None or not job.holds(grant.job_id, grant.attempt):
+            raise Forbidden("this job attempt is no longer running")
+        return job
 
     async def get(self, principal: Principal, job_id: str) -> JobLike:
         """The job's freshest state: the engine's while active, else the stored one."""
@@ -291,8 +216,7 @@ class JobService:
         job = await self.get(principal, job_id)
         if isinstance(job, ActiveJob) and not job.is_terminal:
             raise Conflict(f"job {job_id} is still {job.status}; cancel it first")
-        if job.type == JobType.BATCH_MODEL:
-            raise Conflict("a batch run or chunk is not retried alone: submit a new run")
+        self._job_types[job.type].check_retry()
         # Still there and still usable (an install stops working when the plugin turns
         # private); the retry keeps the job's version pin.
         await self._plugins.usable(principal.organization_id, job.plugin_id)

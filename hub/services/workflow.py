@@ -2,7 +2,7 @@
 
 Entering the stage queues a model job for the task; when the job succeeds, its pre-labels
 and the move to the stage's next stage are written in the same transaction as the job's
-success (see job_types._model_result). A task whose job failed stays in the stage, and its
+success (see hub/job_types/model.py). A task whose job failed stays in the stage, and its
 `stage_job_id` points at the job and its error; "re-run stage" queues every task in it.
 """
 
@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from ango_plugins_sdk.protocol import JobType
+from hub.job_types.predictions import class_mapping
 from hub.services.accounts import Principal
 from hub.services.config_schema import check_config
 from hub.services.errors import Invalid, NotFound
@@ -68,13 +69,7 @@ class WorkflowService:
             raise Invalid(f"plugin {plugin.id} is a {plugin.type} plugin; a stage needs a model")
         # Check now what each task's job would be refused for later.
         check_config(plugin.config_schema, spec.config or plugin.default_config, what="config")
-        for model_class in spec.class_mapping:
-            if plugin.class_names and model_class not in plugin.class_names:
-                raise Invalid(f"class_mapping: the plugin has no class {model_class!r}")
-        categories = {c.id for c in project.categories}
-        for model_class, category_id in spec.class_mapping.items():
-            if category_id not in categories:
-                raise Invalid(f"class_mapping.{model_class}: no category {category_id!r} here")
+        class_mapping(project, spec.class_mapping, plugin.class_names, where="")
         binding = PluginStage(
             project_id=project_id,
             stage=stage,

@@ -7,7 +7,7 @@ from starlette.responses import Response
 
 from hub.services.sessions import SignedIn
 from hub.web.pages import form_text, hub_of, page, redirect, render
-from hub.web.plugins import TYPE_LABELS, secret_page
+from hub.web.plugins import secret_page
 
 
 async def list_directory(request: Request, me: SignedIn) -> Response:
@@ -22,7 +22,7 @@ async def list_directory(request: Request, me: SignedIn) -> Response:
         entries=entries,
         connections={e.plugin.id: hub.live.connections(e.plugin.id) for e in entries},
         next_cursor=next_cursor,
-        type_labels=TYPE_LABELS,
+        type_labels=hub_of(request).job_types.labels(),
     )
 
 
@@ -35,7 +35,7 @@ async def show_entry(request: Request, me: SignedIn) -> Response:
         section="directory",
         entry=entry,
         connections=hub.live.connections(entry.plugin.id),
-        type_labels=TYPE_LABELS,
+        type_labels=hub_of(request).job_types.labels(),
     )
 
 

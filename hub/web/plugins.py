@@ -25,15 +25,6 @@ from hub.web.pages import (
     render_once,
 )
 
-TYPE_LABELS = {
-    JobType.EXPORT: "Export",
-    JobType.MODEL: "Model",
-    JobType.BATCH_MODEL: "Batch model",
-    JobType.FILE_EXPLORER: "File explorer",
-    JobType.MARKDOWN: "Markdown",
-    JobType.CUSTOM: "Custom",
-}
-
 
 def json_field(form: FormData, name: str, *, required: bool) -> Any:
     """A JSON object from a textarea; empty means {} (or None when not required)."""
@@ -109,7 +100,7 @@ async def list_plugins(request: Request, me: SignedIn) -> Response:
         plugins=plugins,
         live=live,
         next_cursor=next_cursor,
-        type_labels=TYPE_LABELS,
+        type_labels=hub_of(request).job_types.labels(),
     )
 
 
@@ -129,7 +120,7 @@ def _form_page(
         plugin=plugin,
         values=_form_values(plugin, form),
         error=error,
-        type_labels=TYPE_LABELS,
+        type_labels=hub_of(request).job_types.labels(),
     )
 
 
@@ -181,7 +172,7 @@ async def show_plugin(request: Request, me: SignedIn) -> Response:
         connections=hub.live.connections(plugin.id),
         jobs=jobs,
         presets=await hub.presets.list_presets(me.principal, plugin.id),
-        type_labels=TYPE_LABELS,
+        type_labels=hub_of(request).job_types.labels(),
     )
 
 

@@ -64,7 +64,8 @@ async def submit_run(request: Request, me: SignedIn) -> Response:
             values.csv_file_id = await _csv_in_form(hub, me.principal, form) or values.csv_file_id
         if form_text(form, "action") == "reload":
             return await render_run_form(request, me, plugin, values)
-        job = job_request(plugin, form, csv_file_id=values.csv_file_id)
+        needs_project = hub_of(request).job_types[plugin.type].needs_project
+        job = job_request(plugin, form, csv_file_id=values.csv_file_id, needs_project=needs_project)
         (submitted,) = await hub.job_service.submit(me.principal, plugin.id, [job], now=time.time())
     except FORM_ERRORS as exc:
         status = status_of(exc) if isinstance(exc, ServiceError) else 422

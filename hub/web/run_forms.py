@@ -25,10 +25,6 @@ from hub.web.plugins import json_field
 MAPPING_PREFIX = "map."
 """Class mapping selects are named `map.<model class>`; their value is a category id."""
 
-NEEDS_PROJECT = frozenset(
-    {JobType.EXPORT, JobType.MARKDOWN, JobType.BATCH_MODEL, JobType.FILE_EXPLORER}
-)
-
 
 @dataclass
 class RunValues:
@@ -104,12 +100,14 @@ def posted_values(form: FormData) -> RunValues:
     )
 
 
-def job_request(plugin: Plugin, form: FormData, *, csv_file_id: str) -> JobRequest:
+def job_request(
+    plugin: Plugin, form: FormData, *, csv_file_id: str, needs_project: bool
+) -> JobRequest:
     """The request the posted form asks for; `Invalid` for what cannot even be read."""
     job_type = JobType(plugin.type)
     config = json_field(form, "config", required=True)
     project_id = form_text(form, "project_id") or None
-    if project_id is None and job_type in NEEDS_PROJECT:
+    if project_id is None and needs_project:
         raise Invalid("choose a project")
     if job_type == JobType.CUSTOM:
         return JobRequest(

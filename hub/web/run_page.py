@@ -17,18 +17,9 @@ from hub.services.sessions import SignedIn
 from hub.store import Plugin
 from hub.store.paging import MAX_PAGE_SIZE
 from hub.web.pages import hub_of, render
-from hub.web.plugins import TYPE_LABELS
-from hub.web.run_forms import NEEDS_PROJECT, RunValues, default_mapping
+from hub.web.run_forms import RunValues, default_mapping
 from hub.workspace.views import ProjectDetails, TaskView
 
-SUBMIT_LABELS = {
-    JobType.CUSTOM: "Run",
-    JobType.EXPORT: "Export",
-    JobType.MODEL: "Pre-label the task",
-    JobType.BATCH_MODEL: "Start the batch run",
-    JobType.FILE_EXPLORER: "Import",
-    JobType.MARKDOWN: "Create documents",
-}
 RELOADS_ON_PROJECT = frozenset({JobType.EXPORT, JobType.MODEL, JobType.BATCH_MODEL})
 """Types whose form changes with the project (its tasks, categories, stages, batches)."""
 
@@ -50,12 +41,13 @@ async def render_run_form(
     hub = hub_of(request)
     principal = me.principal
     job_type = JobType(plugin.type)
+    kind = hub.job_types[job_type]
     presets = await hub.presets.list_presets(principal, plugin.id)
     projects, _ = await hub.workspace.projects.page(principal, limit=MAX_PAGE_SIZE)
     values = dataclasses.replace(values)  # the caller's stay as posted
     if job_type == JobType.MODEL and values.task_id and not values.project_id:
         values.project_id = (await hub.workspace.tasks.get(principal, values.task_id)).project_id
-    if not values.project_id and projects and job_type in NEEDS_PROJECT | {JobType.MODEL}:
+    if not values.project_id and projects and (kind.needs_project or job_type == JobType.MODEL):
         values.project_id = projects[0].id
     project = (
         await hub.workspace.projects.get(principal, values.project_id)
@@ -83,10 +75,10 @@ async def render_run_form(
         section="plugins",
         plugin=plugin,
         job_type=job_type.value,
-        type_label=TYPE_LABELS[job_type],
+        type_label=kind.label,
         is_live=bool(hub.live.connections(plugin.id)),
-        submit_label=SUBMIT_LABELS[job_type],
-        needs_project=job_type in NEEDS_PROJECT,
+        submit_label=kind.action,
+        needs_project=kind.needs_project,
         reloads_on_project=job_type in RELOADS_ON_PROJECT,
         values=values,
         error=error,

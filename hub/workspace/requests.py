@@ -13,6 +13,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 from ango_plugins_sdk.protocol.workspace import AssetIn, CategoryIn
 
 MAX_ASSETS_PER_REQUEST = 10_000
+MAX_JSON_ASSETS_BYTES = 32 * 1024 * 1024
+"""A JSON asset list (up to 10,000 assets, markdown ones up to 1 MB each) may be larger than
+other JSON bodies (HUB_MAX_BODY_SIZE): its routes say so, and stay capped all the same."""
 
 
 def _unique_category_names(value: list[CategoryIn]) -> list[CategoryIn]:

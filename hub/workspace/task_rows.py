@@ -3,7 +3,7 @@
 
 Each function works in the caller's session and transaction: the asset services' (a task is
 created with its asset), the task service's, the job engine's when it commits a model job's
-outcome (hub/services/job_types.py), and the plugin stages' (hub/services/workflow.py).
+outcome (hub/job_types/predictions.py), and the plugin stages' (hub/services/workflow.py).
 """
 
 from __future__ import annotations

@@ -86,6 +86,15 @@ class PassThrough:
     def apply(self, job: ActiveJob, output: Any) -> Applied:
         return Applied(output)
 
+    def is_run(self, job: ActiveJob) -> bool:
+        return False
+
+    def fold(self, run: ActiveJob, child: ActiveJob) -> bool:
+        raise AssertionError("no runs here")
+
+    def run_outcome(self, run: ActiveJob) -> tuple[JobStatus, dict[str, Any] | None]:
+        raise AssertionError("no runs here")
+
 
 @dataclass
 class Harness:

@@ -39,7 +39,7 @@ def test_a_new_attempt_removes_what_earlier_attempts_created(
     project = make_project(acme, categories=[])
     documents = [AssetIn(markdown=f"doc {n}", batch="b") for n in range(3)]
     first = markdown_job(acme, project["id"], attempt=1)
-    tag = call(hub.job_rules.creation_tag, first)
+    tag = call(hub.job_types.services.job_assets.tag, first)
     assert tag == f"{first.id}:1"
     call(
         hub.workspace.assets.create_many,
@@ -58,7 +58,7 @@ def test_a_new_attempt_removes_what_earlier_attempts_created(
     assert len(all_tasks(client, acme, project["id"])) == 4
 
     second = markdown_job(acme, project["id"], attempt=2)
-    tag = call(hub.job_rules.creation_tag, second)
+    tag = call(hub.job_types.services.job_assets.tag, second)
     assert tag == f"{second.id}:2"
     assert len(all_tasks(client, acme, project["id"])) == 1  # attempt 1's three are gone
     call(
@@ -69,7 +69,7 @@ def test_a_new_attempt_removes_what_earlier_attempts_created(
         created_by_job=tag,
     )
     # Asking again within the same attempt removes nothing of its own.
-    call(hub.job_rules.creation_tag, second)
+    call(hub.job_types.services.job_assets.tag, second)
     assert len(all_tasks(client, acme, project["id"])) == 4
 
 
@@ -78,7 +78,7 @@ def test_a_retried_job_keeps_what_earlier_runs_created(
 ) -> None:
     project = make_project(acme, categories=[])
     first_run = markdown_job(acme, project["id"], attempt=1)
-    tag = call(hub.job_rules.creation_tag, first_run)
+    tag = call(hub.job_types.services.job_assets.tag, first_run)
     call(
         hub.workspace.assets.create_many,
         acme.organization_id,
@@ -96,6 +96,6 @@ def test_a_retried_job_keeps_what_earlier_runs_created(
         [AssetIn(markdown="lost half-way")],
         created_by_job=f"{retried.id}:2",
     )
-    call(hub.job_rules.creation_tag, retried)
+    call(hub.job_types.services.job_assets.tag, retried)
     remaining = all_tasks(client, acme, project["id"])
     assert len(remaining) == 1  # attempt 2's went; the first run's stayed

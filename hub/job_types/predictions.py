@@ -1,15 +1,26 @@
-"""Turning a model's predictions into a task's annotations.
+"""Turning a model's predictions into a task's annotations (model and batch model jobs).
 
 Predictions name model classes; the run's class mapping turns them into the project's
 categories. A prediction whose class is not mapped is dropped and counted; one whose kind
 does not fit its category's tool is rejected; geometry is clipped to the image, and what
 lies wholly outside it is rejected. Every count, with the first reasons, is in the result.
+The writes go through the workspace's one writer of task rows, inside the transaction that
+also records the job's outcome.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ango_plugins_sdk.protocol.workspace import ProjectInfo
+from hub.jobs.committer import Effect
+from hub.jobs.state import ActiveJob
+from hub.services.errors import Invalid
+from hub.workspace.task_rows import advance_task, write_plugin_annotations
 
 MAX_REASONS = 20
 _TOOL_OF_KIND = {
@@ -109,3 +120,69 @@ def _clip(
     if points != [tuple(pt) for pt in p["points"]]:
         out.counts["clipped"] += 1
     return {"polygon": [list(pt) for pt in points]}
+
+
+def class_mapping(
+    project: ProjectInfo, requested: dict[str, str], class_names: list[str], where: str
+) -> dict[str, dict[str, str]]:
+    """Model class -> {category_id, tool}, checked: the category is in the project and the
+    class is one the plugin declares (when it declares any)."""
+    prefix = f"{where}." if where else ""
+    categories = {c.id: c for c in project.categories}
+    mapping: dict[str, dict[str, str]] = {}
+    for model_class, category_id in requested.items():
+        if class_names and model_class not in class_names:
+            raise Invalid(
+                f"{prefix}class_mapping: the plugin has no class {model_class!r} "
+                f"(its classes: {', '.join(class_names)})"
+            )
+        category = categories.get(category_id)
+        if category is None:
+            raise Invalid(
+                f"{prefix}class_mapping.{model_class}: category {category_id!r} is not in "
+                f"project {project.id}"
+            )
+        mapping[model_class] = {"category_id": category.id, "tool": category.tool.value}
+    return mapping
+
+
+def converted(
+    job: ActiveJob, predictions: list[dict[str, Any]], asset: dict[str, Any]
+) -> Converted:
+    """The job's predictions for one task's asset, as annotations made by its plugin."""
+    source = {"kind": "plugin", "plugin_id": job.plugin_id, "plugin_version": job.plugin_version}
+    return convert(
+        predictions,
+        job.input["class_mapping"],
+        width=asset.get("width"),
+        height=asset.get("height"),
+        source=source,
+    )
+
+
+def write(
+    job: ActiveJob,
+    writes: Iterable[tuple[str, Converted]],
+    *,
+    advance: tuple[str, str, str] | None = None,
+) -> Effect:
+    """Each task's annotations (replacing this plugin's earlier ones when the job says
+    overwrite), and perhaps moving one task on from a plugin stage (task, from, to)."""
+    overwrite = bool(job.input.get("overwrite", True))
+    pending = list(writes)
+
+    async def effect(session: AsyncSession) -> None:
+        for task_id, made in pending:
+            await write_plugin_annotations(
+                session,
+                task_id,
+                made.objects,
+                made.classifications,
+                plugin_id=job.plugin_id,
+                overwrite=overwrite,
+            )
+        if advance is not None:
+            task_id, from_stage, to_stage = advance
+            await advance_task(session, task_id, from_stage=from_stage, to_stage=to_stage)
+
+    return effect
