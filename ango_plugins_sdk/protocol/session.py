@@ -17,6 +17,7 @@ its code, the close code.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TypeVar
 
 from pydantic import BaseModel
 
@@ -36,6 +37,7 @@ from .messages import (
     Welcome,
 )
 
+Opening = TypeVar("Opening", Welcome, Hello)
 HubMessageToPlugin = Job | Cancel | Ack | Error
 """What the plugin's end passes on once the session is open."""
 
@@ -131,15 +133,7 @@ class HubSession(_Session):
         return message
 
     def _check_hello(self, message: Message) -> None:
-        if not isinstance(message, Hello):
-            raise ProtocolError(
-                ErrorCode.UNEXPECTED_MESSAGE, f"expected 'hello', got {message.type!r}"
-            )
-        if message.protocol != PROTOCOL_VERSION:
-            raise ProtocolError(
-                ErrorCode.UNSUPPORTED_PROTOCOL,
-                f"hub speaks protocol {PROTOCOL_VERSION}, plugin sent {message.protocol}",
-            )
+        message = _opening(message, Hello, peer="plugin")
         if message.job_type is not None and message.job_type != self.plugin_type:
             # Served anyway, every job would fail in the callback (or worse, succeed with
             # the wrong meaning): say so once, at the door.
@@ -195,17 +189,7 @@ class PluginSession(_Session):
         """The hub's first frame must be a `welcome` in our protocol version; returns the
         `hello` to answer with (naming the jobs this process still holds)."""
         self._expect(SessionState.HANDSHAKE)
-        message = decode(frame, max_size=self.max_message_size)
-        if not isinstance(message, Welcome):
-            raise ProtocolError(
-                ErrorCode.UNEXPECTED_MESSAGE, f"expected 'welcome', got {message.type!r}"
-            )
-        if message.protocol != PROTOCOL_VERSION:
-            raise ProtocolError(
-                ErrorCode.UNSUPPORTED_PROTOCOL,
-                f"the hub speaks protocol {message.protocol}, this SDK speaks "
-                f"{PROTOCOL_VERSION}: upgrade whichever is older",
-            )
+        message = _opening(decode(frame, max_size=self.max_message_size), Welcome, peer="hub")
         self.state = SessionState.OPEN
         self.welcome = message
         self._deadline = now + message.heartbeat_interval
@@ -228,3 +212,20 @@ class PluginSession(_Session):
         assert self.welcome is not None  # set when the session opened
         self._deadline = now + self.welcome.heartbeat_interval
         return Heartbeat(jobs=held)
+
+
+def _opening(message: Message, expected: type[Opening], *, peer: str) -> Opening:
+    """The peer's first message must be `expected` (`welcome` or `hello`), in the protocol
+    version this side speaks."""
+    if not isinstance(message, expected):
+        wanted = expected.model_fields["type"].default
+        raise ProtocolError(
+            ErrorCode.UNEXPECTED_MESSAGE, f"expected {wanted!r}, got {message.type!r}"
+        )
+    if message.protocol != PROTOCOL_VERSION:
+        raise ProtocolError(
+            ErrorCode.UNSUPPORTED_PROTOCOL,
+            f"the {peer} speaks protocol {message.protocol}, this side speaks "
+            f"{PROTOCOL_VERSION}: upgrade whichever is older",
+        )
+    return message
