@@ -16,9 +16,10 @@ from hub.api import jobs as job_routes
 from hub.api import plugins as plugin_routes
 from hub.api import projects as project_routes
 from hub.api import workflow as workflow_routes
-from hub.api.errors import EXCEPTION_HANDLERS
 from hub.api.metrics import metrics
 from hub.gateway.endpoint import plugin_socket
+from hub.http.context import hub_of
+from hub.http.errors import EXCEPTION_HANDLERS
 from hub.job_types import KINDS, JobKind
 from hub.runtime import Hub
 from hub.settings import Settings
@@ -27,7 +28,7 @@ from hub.web.csrf import CsrfTokens
 
 
 async def healthz(request: Request) -> Response:
-    hub: Hub = request.app.state.hub
+    hub = hub_of(request)
     return JSONResponse(
         {
             "status": "ok",

@@ -1,70 +1,26 @@
-"""What every API route needs: the caller, the request body (capped), paging."""
+"""What every API route needs besides the shared HTTP layer (hub/http): the caller, paging."""
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
-
-from pydantic import BaseModel
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.types import Message
 
-from hub.runtime import Hub
+from hub.http.context import hub_of
 from hub.services.accounts import Principal
 from hub.services.errors import Invalid, Unauthenticated
 
-Model = TypeVar("Model", bound=BaseModel)
 
-
-def hub_of(request: Request) -> Hub:
-    hub: Hub = request.app.state.hub
-    return hub
+def bearer_token(request: Request, *, missing: str) -> str:
+    """The token of `Authorization: Bearer <token>`; `missing` says what to send without one."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated(missing)
+    return token.strip()
 
 
 async def caller(request: Request) -> Principal:
     """The principal behind `Authorization: Bearer <api_key>`."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated("send an API key as 'Authorization: Bearer <api_key>'")
-    return await hub_of(request).accounts.authenticate_api_key(token.strip())
-
-
-def capped_request(request: Request, max_bytes: int) -> Request:
-    """The request with its body refused (413) past `max_bytes`, declared or not."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
-        raise HTTPException(413, f"request body too large; the limit is {max_bytes} bytes")
-    receive = request.receive
-    received = 0
-
-    async def capped_receive() -> Message:
-        nonlocal received
-        message = await receive()
-        if message["type"] == "http.request":
-            received += len(message.get("body", b""))
-            if received > max_bytes:
-                raise HTTPException(413, f"request body too large; the limit is {max_bytes} bytes")
-        return message
-
-    return Request(request.scope, capped_receive)
-
-
-async def json_body(request: Request, model: type[Model], *, max_bytes: int | None = None) -> Model:
-    """The body validated into `model`; not JSON, or not an object, is a clear 422.
-
-    Every JSON body is read through the cap (HUB_MAX_BODY_SIZE, or a route's own documented
-    `max_bytes`): a JSON document is parsed whole, so an unbounded one is unbounded memory.
-    """
-    limit = hub_of(request).settings.max_body_size if max_bytes is None else max_bytes
-    try:
-        data: Any = await capped_request(request, limit).json()
-    except (ValueError, RecursionError):
-        raise Invalid(
-            "request body must be JSON (and nested at most a few hundred levels)"
-        ) from None
-    if not isinstance(data, dict):
-        raise Invalid("request body must be a JSON object")
-    return model.model_validate(data)
+    token = bearer_token(request, missing="send an API key as 'Authorization: Bearer <api_key>'")
+    return await hub_of(request).accounts.authenticate_api_key(token)
 
 
 def page_args(request: Request) -> tuple[str | None, int]:

@@ -6,20 +6,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from hub.api.common import caller, hub_of
+from hub.api.common import caller
+from hub.http.bodies import body_as_file
+from hub.http.views import file_view
 
 
 async def upload_file(request: Request) -> Response:
-    principal = await caller(request)
-    stored = await hub_of(request).files.upload(
-        principal,
-        request.query_params.get("filename", ""),
-        request.headers.get("content-type", ""),
-        request.stream(),
-    )
-    return JSONResponse(
-        {"id": stored.id, "filename": stored.filename, "size": stored.size}, status_code=201
-    )
+    stored = await body_as_file(request, await caller(request))
+    return JSONResponse(file_view(stored), status_code=201)
 
 
 routes = [Route("/files", upload_file, methods=["POST"])]

@@ -17,10 +17,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from hub.api.common import hub_of, json_body
+from hub.api.common import bearer_token
+from hub.http.bodies import json_body
+from hub.http.context import hub_of
 from hub.job_types.base import Answer, DataAnswer, DataPath, Redirect, Stream
 from hub.jobs.state import ActiveJob
-from hub.services.errors import Forbidden, Unauthenticated
+from hub.services.errors import Forbidden
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -44,10 +46,8 @@ class _DataRequest:
 
 async def data_path(request: Request) -> Response:
     hub = hub_of(request)
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated("send the job token as 'Authorization: Bearer <token>'")
-    job = hub.job_service.running_attempt(token.strip(), request.path_params["job_id"])
+    token = bearer_token(request, missing="send the job token as 'Authorization: Bearer <token>'")
+    job = hub.job_service.running_attempt(token, request.path_params["job_id"])
     name = request.path_params["name"]
     path, params = _find(hub.job_types[job.type].paths, request.method, name)
     if path is None:

@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from ango_plugins_sdk.protocol import TERMINAL_STATUSES
-from hub.api.common import hub_of
+from hub.http.context import hub_of
 
 
 async def metrics(request: Request) -> Response:

@@ -8,24 +8,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from hub.api.common import caller, hub_of, json_body, page_args
-from hub.jobs.live import LiveConnection
+from hub.api.common import caller, page_args
+from hub.http.bodies import json_body
+from hub.http.context import hub_of
+from hub.http.views import connection_view
 from hub.services.plugins import PluginCreate, PluginUpdate
 from hub.store import Plugin
-
-
-def connection_view(connection: LiveConnection) -> dict[str, Any]:
-    return {
-        "id": connection.id,
-        "sdk_version": connection.sdk_version,
-        "plugin_version": connection.plugin_version,
-        "hostname": connection.hostname,
-        "pid": connection.pid,
-        "capacity": connection.capacity,
-        "running": connection.running,
-        "connected_at": connection.connected_at.isoformat(),
-        "last_heartbeat_at": connection.last_heartbeat_at.isoformat(),
-    }
 
 
 def plugin_view(request: Request, plugin: Plugin) -> dict[str, Any]:

@@ -8,31 +8,32 @@ Request bodies are capped (413) whether or not the client declares their length.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import quote
 
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ango_plugins_sdk.protocol.workspace import AnnotationSet, ExportedTask
-from hub.api.common import caller, capped_request, hub_of, json_body, page_args
+from ango_plugins_sdk.protocol.workspace import AnnotationSet
+from hub.api.common import caller, page_args
+from hub.http.bodies import (
+    MAX_FILES_PER_UPLOAD,
+    MAX_UPLOAD_BYTES,
+    capped_request,
+    json_body,
+    upload_chunks,
+)
+from hub.http.context import hub_of
+from hub.http.downloads import asset_file_response, export_response
 from hub.services.accounts import Principal
 from hub.services.errors import Invalid
 from hub.services.rendering import render_markdown
-from hub.storage.base import CHUNK_SIZE
 from hub.workspace.assets import MAX_IMAGE_BYTES
-from hub.workspace.export import ExportService
 from hub.workspace.requests import MAX_JSON_ASSETS_BYTES, AssetsCreate, ProjectCreate, TaskUpdate
-from hub.workspace.views import AssetFile, ProjectDetails, ProjectSummary, TaskView
+from hub.workspace.views import ProjectDetails, ProjectSummary, TaskView
 
-MAX_FILES_PER_UPLOAD = 100
-MAX_UPLOAD_BYTES = 2 * 1024 * 1024 * 1024
-"""A whole multipart request; each file is also capped at `MAX_IMAGE_BYTES`."""
 _UPLOAD_FIELDS = {"file", "external_id", "batch"}
-_NDJSON_BUFFER = 64 * 1024
 
 
 def project_view(project: ProjectDetails) -> dict[str, Any]:
@@ -178,11 +179,6 @@ async def _upload_images(request: Request, principal: Principal, project_id: str
     )
 
 
-async def upload_chunks(upload: UploadFile) -> AsyncIterator[bytes]:
-    while chunk := await upload.read(CHUNK_SIZE):
-        yield chunk
-
-
 async def asset_file(request: Request) -> Response:
     """An uploaded image's bytes; 404 for an image by URL (fetch its URL) or markdown."""
     principal = await caller(request)
@@ -190,21 +186,6 @@ async def asset_file(request: Request) -> Response:
         principal.organization_id, request.path_params["asset_id"]
     )
     return asset_file_response(stored)
-
-
-def asset_file_response(stored: AssetFile) -> Response:
-    """An uploaded file's bytes, made inert (the dashboard serves them the same way)."""
-    headers = {
-        # Served as the type sniffed at upload, never one a client claimed, and never
-        # rendered as a document: an upload cannot become script on the hub's origin.
-        "X-Content-Type-Options": "nosniff",
-        "Content-Security-Policy": "default-src 'none'; sandbox",
-    }
-    if stored.size is not None:
-        headers["Content-Length"] = str(stored.size)
-    if stored.filename:
-        headers["Content-Disposition"] = f"inline; filename*=UTF-8''{quote(stored.filename)}"
-    return StreamingResponse(stored.chunks, media_type=stored.content_type, headers=headers)
 
 
 # --- tasks ---------------------------------------------------------------------------------
@@ -264,37 +245,6 @@ async def export_project(request: Request) -> Response:
         stages=_list_param(request, "stage"),
         batches=_list_param(request, "batch"),
     )
-
-
-async def export_response(
-    exports: ExportService,
-    organization_id: str,
-    project_id: str,
-    *,
-    stages: list[str] | None,
-    batches: list[str] | None,
-) -> Response:
-    """The matching tasks as streamed NDJSON, with their count in `X-Task-Count`."""
-    # Counting first turns a missing project or an unknown stage into a proper error
-    # response; once the stream starts, the status is already sent.
-    count = await exports.count(organization_id, project_id, stages=stages, batches=batches)
-    tasks = exports.stream(organization_id, project_id, stages=stages, batches=batches)
-    return StreamingResponse(
-        _ndjson(tasks), media_type="application/x-ndjson", headers={"X-Task-Count": str(count)}
-    )
-
-
-async def _ndjson(tasks: AsyncIterator[ExportedTask]) -> AsyncIterator[bytes]:
-    """Lines grouped into chunks of about 64 KB: one send per task would be slow."""
-    buffer = bytearray()
-    async for task in tasks:
-        buffer += task.model_dump_json(exclude_none=True).encode("utf-8")
-        buffer += b"\n"
-        if len(buffer) >= _NDJSON_BUFFER:
-            yield bytes(buffer)
-            buffer.clear()
-    if buffer:
-        yield bytes(buffer)
 
 
 # --- helpers -------------------------------------------------------------------------------

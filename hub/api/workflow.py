@@ -8,7 +8,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from hub.api.common import caller, hub_of, json_body
+from hub.api.common import caller
+from hub.http.bodies import json_body
+from hub.http.context import hub_of
 from hub.services.workflow import StageBinding
 from hub.store.workspace import PluginStage
 

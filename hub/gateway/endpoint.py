@@ -10,7 +10,7 @@ from starlette.websockets import WebSocket
 
 from hub.gateway.auth import parse_basic_auth
 from hub.gateway.session import PluginSession
-from hub.runtime import Hub
+from hub.http.context import hub_of
 
 log = logging.getLogger("hub.gateway")
 
@@ -18,7 +18,7 @@ _ID_SHAPE = re.compile(r"[0-9a-f]{24}")
 
 
 async def plugin_socket(websocket: WebSocket) -> None:
-    hub: Hub = websocket.app.state.hub
+    hub = hub_of(websocket)
     credentials = parse_basic_auth(websocket.headers.get("authorization"))
     if credentials is None:
         await _deny(websocket, "send 'Authorization: Basic base64(plugin_id:secret)'")

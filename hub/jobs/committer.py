@@ -23,7 +23,7 @@ from sqlalchemy import Table, bindparam, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.jobs.state import MUTABLE_COLUMNS, ActiveJob
-from hub.store import Job, JobLog, Store
+from hub.store import JobLog, JobRow, Store
 
 log = logging.getLogger("hub.jobs")
 
@@ -32,7 +32,7 @@ EffectDone = Callable[[Exception | None], None]
 """Told how an effect went (None: it held), inside its transaction, before the job states
 are snapshotted: what it changes in memory is written with it."""
 
-_JOBS = cast(Table, Job.__table__)
+_JOBS = cast(Table, JobRow.__table__)
 _JOB_LOGS = cast(Table, JobLog.__table__)
 _UPDATE_JOB = (
     update(_JOBS)

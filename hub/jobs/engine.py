@@ -37,8 +37,8 @@ from hub.jobs.dispatch import assign_round
 from hub.jobs.leases import Leases
 from hub.jobs.ledger import CANCELLED, Applied, Outgoing, TypeRules
 from hub.jobs.reports import PluginReports
-from hub.jobs.state import ActiveJob, error, move
-from hub.store import Job, Plugin
+from hub.jobs.state import ActiveJob, StoredOrActiveJob, error, move
+from hub.store import JobRow, Plugin
 
 __all__ = ["Applied", "JobEngine", "Outgoing", "TypeRules"]
 
@@ -56,7 +56,7 @@ class JobEngine(PluginReports, Leases):
         now = self._clock()
         async with self._store.read() as session:
             rows = await session.scalars(
-                select(Job).where(Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]))
+                select(JobRow).where(JobRow.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]))
             )
             for row in rows:
                 job = ActiveJob.from_row(row)
@@ -198,7 +198,7 @@ class JobEngine(PluginReports, Leases):
             self._committer.touch(job)
             self._send_cancel(job, reason, self._settings.cancel_grace)
 
-    async def retry(self, row: Job | ActiveJob) -> ActiveJob:
+    async def retry(self, row: StoredOrActiveJob) -> ActiveJob:
         """Queue a finished job again, as a fresh job with its attempt count going on."""
         job = ActiveJob.from_row(row)
         move(job, JobStatus.QUEUED)
@@ -251,6 +251,6 @@ class JobEngine(PluginReports, Leases):
 
 def _store_input(job_id: str, job_input: dict[str, Any]) -> Effect:
     async def write(session: AsyncSession) -> None:
-        await session.execute(update(Job).where(Job.id == job_id).values(input=job_input))
+        await session.execute(update(JobRow).where(JobRow.id == job_id).values(input=job_input))
 
     return write

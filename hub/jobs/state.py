@@ -7,7 +7,7 @@ from typing import Any
 
 from ango_plugins_sdk.protocol import Job as JobMessage
 from ango_plugins_sdk.protocol import JobStatus, JobType, check_transition
-from hub.store import Job
+from hub.store import JobRow
 
 MUTABLE_COLUMNS = (
     "status",
@@ -107,11 +107,15 @@ class ActiveJob:
         )
 
     @classmethod
-    def from_row(cls, row: Job | ActiveJob) -> ActiveJob:
+    def from_row(cls, row: StoredOrActiveJob) -> ActiveJob:
         return cls(**{name: getattr(row, name) for name in _COLUMNS})
 
 
-_COLUMNS = frozenset(column.key for column in Job.__table__.columns)
+StoredOrActiveJob = JobRow | ActiveJob
+"""A job read from either place it lives: its stored row, or, while the engine holds it, the
+engine's active job (which has the newest state). Both carry every column."""
+
+_COLUMNS = frozenset(column.key for column in JobRow.__table__.columns)
 
 
 def move(job: ActiveJob, target: JobStatus) -> None:

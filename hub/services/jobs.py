@@ -14,13 +14,13 @@ from hub.job_types import JobTypes
 from hub.job_types.base import PluginFacts, Submission
 from hub.jobs.engine import JobEngine
 from hub.jobs.queue import PRIORITIES
-from hub.jobs.state import ActiveJob
+from hub.jobs.state import ActiveJob, StoredOrActiveJob
 from hub.jobs.tokens import InvalidToken, JobTokens
 from hub.services.accounts import Principal
 from hub.services.config_schema import check_config
 from hub.services.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
 from hub.services.plugins import PluginService
-from hub.store import Job, JobLog, Store
+from hub.store import JobLog, JobRow, Store
 from hub.store.paging import newest_first
 
 MAX_JOBS_PER_REQUEST = 1000
@@ -42,9 +42,6 @@ class JobBatchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     jobs: Annotated[list[JobRequest], Field(min_length=1, max_length=MAX_JOBS_PER_REQUEST)]
-
-
-JobLike = Job | ActiveJob
 
 
 class JobService:
@@ -134,13 +131,13 @@ class JobService:
             raise Forbidden("this job attempt is no longer running")
         return job
 
-    async def get(self, principal: Principal, job_id: str) -> JobLike:
+    async def get(self, principal: Principal, job_id: str) -> StoredOrActiveJob:
         """The job's freshest state: the engine's while active, else the stored one."""
         active = self._engine.active(job_id)
         if active is not None and active.organization_id == principal.organization_id:
             return active
         async with self._store.read() as session:
-            row = await session.get(Job, job_id)
+            row = await session.get(JobRow, job_id)
         if row is None or row.organization_id != principal.organization_id:
             raise NotFound(f"job {job_id} not found")
         return self._engine.active(job_id) or row
@@ -153,23 +150,25 @@ class JobService:
         status: str | None,
         cursor: str | None,
         limit: int,
-    ) -> tuple[list[JobLike], str | None]:
-        query = select(Job).where(Job.organization_id == principal.organization_id)
+    ) -> tuple[list[StoredOrActiveJob], str | None]:
+        query = select(JobRow).where(JobRow.organization_id == principal.organization_id)
         if plugin_id:
-            query = query.where(Job.plugin_id == plugin_id)
+            query = query.where(JobRow.plugin_id == plugin_id)
         if status:
             if status not in set(JobStatus):
                 raise Invalid(f"unknown status {status!r}; expected one of {', '.join(JobStatus)}")
-            query = query.where(Job.status == status)
+            query = query.where(JobRow.status == status)
         rows, next_cursor = await newest_first(
-            self._store, query, Job.id, cursor=cursor, limit=limit
+            self._store, query, JobRow.id, cursor=cursor, limit=limit
         )
         return [self._engine.active(r.id) or r for r in rows], next_cursor
 
-    async def current(self, principal: Principal, job_ids: list[str]) -> dict[str, JobLike]:
+    async def current(
+        self, principal: Principal, job_ids: list[str]
+    ) -> dict[str, StoredOrActiveJob]:
         """The freshest state of each of the organization's jobs among `job_ids`: active ones
         from memory, the rest in one read. Unknown and other organizations' ids are left out."""
-        found: dict[str, JobLike] = {}
+        found: dict[str, StoredOrActiveJob] = {}
         missing = []
         for job_id in job_ids:
             active = self._engine.active(job_id)
@@ -180,8 +179,8 @@ class JobService:
         if missing:
             async with self._store.read() as session:
                 rows = await session.scalars(
-                    select(Job).where(
-                        Job.id.in_(missing), Job.organization_id == principal.organization_id
+                    select(JobRow).where(
+                        JobRow.id.in_(missing), JobRow.organization_id == principal.organization_id
                     )
                 )
                 for row in rows:
@@ -205,14 +204,14 @@ class JobService:
             )
         return rows, (rows[-1].id if rows else None)
 
-    async def cancel(self, principal: Principal, job_id: str) -> JobLike:
+    async def cancel(self, principal: Principal, job_id: str) -> StoredOrActiveJob:
         job = await self.get(principal, job_id)
         if not isinstance(job, ActiveJob) or job.is_terminal:
             raise Conflict(f"job {job_id} already {job.status}")
         await self._engine.cancel(job)
         return job
 
-    async def retry(self, principal: Principal, job_id: str) -> JobLike:
+    async def retry(self, principal: Principal, job_id: str) -> StoredOrActiveJob:
         job = await self.get(principal, job_id)
         if isinstance(job, ActiveJob) and not job.is_terminal:
             raise Conflict(f"job {job_id} is still {job.status}; cancel it first")

@@ -119,7 +119,11 @@ class Plugin(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
-class Job(Base):
+class JobRow(Base):
+    """A job as stored. While it is active the engine works on an `ActiveJob` copy
+    (hub/jobs/state.py), and a plugin receives it as the protocol's `Job` message, which
+    hub/ code imports as `JobMessage`: `Job` alone names neither."""
+
     __tablename__ = "jobs"
     __table_args__ = (
         Index("ix_jobs_org_id", "organization_id", "id"),

@@ -5,18 +5,10 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from hub.http.context import hub_of
 from hub.services.errors import TooManyRequests, Unauthenticated
 from hub.services.sessions import SESSION_LIFETIME, SignedIn
-from hub.web.pages import (
-    SESSION_COOKIE,
-    form_text,
-    hub_of,
-    page,
-    public_page,
-    redirect,
-    render,
-    set_cookie,
-)
+from hub.web.pages import SESSION_COOKIE, form_text, page, public_page, redirect, render, set_cookie
 
 
 def _safe_next(target: str) -> str:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from hub.http.context import hub_of
 from hub.services.sessions import SignedIn
-from hub.web.pages import form_text, hub_of, page, redirect, render
+from hub.web.pages import form_text, page, redirect, render
 from hub.web.plugins import secret_page
 
 

@@ -18,10 +18,11 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from hub.api.plugins import connection_view
+from hub.http.context import hub_of
+from hub.http.views import connection_view
 from hub.runtime import Hub
 from hub.services.sessions import SignedIn
-from hub.web.pages import hub_of, page
+from hub.web.pages import page
 
 STREAM_LIFETIME = 30.0
 RECONNECT_MS = 300

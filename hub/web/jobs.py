@@ -10,11 +10,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ango_plugins_sdk.protocol import JobStatus
-from hub.api.jobs import artifact_response, job_view, log_view
-from hub.services.jobs import JobLike
+from hub.http.context import hub_of
+from hub.http.downloads import artifact_response
+from hub.http.views import job_view, log_view
+from hub.jobs.state import StoredOrActiveJob
 from hub.services.sessions import SignedIn
 from hub.web.events import Frames, frame, pause, stream
-from hub.web.pages import hub_of, page, redirect, render
+from hub.web.pages import page, redirect, render
 
 POLL_INTERVAL = 0.25
 """How often a job page's stream looks for news (the job itself is read from memory
@@ -106,7 +108,7 @@ MAX_WATCHED = 100
 _JOB_ID = re.compile(r"^[0-9a-f]{24}$")
 
 
-def row_state(job: JobLike) -> dict[str, Any]:
+def row_state(job: StoredOrActiveJob) -> dict[str, Any]:
     """What a row of a job list shows that can change: status and progress."""
     view = job_view(job)
     progress = view["progress"]

@@ -16,7 +16,6 @@ from typing import Any
 from urllib.parse import quote
 
 from markupsafe import Markup
-from pydantic import ValidationError
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -24,10 +23,9 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
-from hub.api.common import capped_request
-from hub.api.errors import status_of
-from hub.runtime import Hub
-from hub.services.errors import ServiceError
+from hub.http.bodies import capped_request
+from hub.http.context import hub_of
+from hub.http.errors import FORM_ERRORS, error_message, form_error_status
 from hub.services.rendering import render_markdown
 from hub.services.sessions import SignedIn
 from hub.web.csrf import CsrfTokens
@@ -44,11 +42,6 @@ templates.env.filters["timestamp"] = lambda t: (
     datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%S") if t else ""
 )
 templates.env.globals["static_version"] = secrets.token_hex(4)  # cache-busts on restart
-
-
-def hub_of(request: Request) -> Hub:
-    hub: Hub = request.app.state.hub
-    return hub
 
 
 def csrf_of(request: Request) -> CsrfTokens:
@@ -137,22 +130,6 @@ def form_text(form: FormData, name: str, default: str = "") -> str:
     return value.strip() if isinstance(value, str) else default
 
 
-def error_message(exc: Exception) -> str:
-    """One line for a form's error banner."""
-    if isinstance(exc, ValidationError):
-        return "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'form'}: {e['msg']}"
-            for e in exc.errors(include_url=False, include_input=False)[:5]
-        )
-    if isinstance(exc, ServiceError):
-        return exc.message
-    return str(exc)
-
-
-FORM_ERRORS = (ServiceError, ValidationError)
-"""What a form handler shows on the form itself (with what was typed) rather than as an
-error page."""
-
 Handler = Callable[[Request, SignedIn], Awaitable[Response]]
 AnonHandler = Callable[[Request], Awaitable[Response]]
 
@@ -209,7 +186,7 @@ async def _guarded(
                 return _refused(request)
         return await call(request)
     except FORM_ERRORS as exc:
-        status = status_of(exc) if isinstance(exc, ServiceError) else 422
+        status = form_error_status(exc)
         return render(
             request,
             "error.html",

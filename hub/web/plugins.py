@@ -10,20 +10,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ango_plugins_sdk.protocol import JobType
+from hub.http.context import hub_of
+from hub.http.errors import FORM_ERRORS, error_message, form_error_status
 from hub.services.errors import Invalid, NotFound
 from hub.services.plugins import PluginCreate, PluginUpdate
 from hub.services.sessions import SignedIn
 from hub.store import Plugin
-from hub.web.pages import (
-    FORM_ERRORS,
-    error_message,
-    form_text,
-    hub_of,
-    page,
-    redirect,
-    render,
-    render_once,
-)
+from hub.web.pages import form_text, page, redirect, render, render_once
 
 
 def json_field(form: FormData, name: str, *, required: bool) -> Any:
@@ -135,7 +128,11 @@ async def create_plugin(request: Request, me: SignedIn) -> Response:
         plugin, secret = await hub_of(request).plugins.create(me.principal.organization_id, spec)
     except FORM_ERRORS as exc:
         return _form_page(
-            request, plugin=None, form=form, error=error_message(exc), status_code=422
+            request,
+            plugin=None,
+            form=form,
+            error=error_message(exc),
+            status_code=form_error_status(exc),
         )
     return secret_page(request, plugin, secret, created=True)
 
@@ -193,7 +190,11 @@ async def update_plugin(request: Request, me: SignedIn) -> Response:
         await hub.plugins.update(me.principal.organization_id, plugin_id, change)
     except FORM_ERRORS as exc:
         return _form_page(
-            request, plugin=plugin, form=form, error=error_message(exc), status_code=422
+            request,
+            plugin=plugin,
+            form=form,
+            error=error_message(exc),
+            status_code=form_error_status(exc),
         )
     return redirect(f"/plugins/{plugin_id}")
 

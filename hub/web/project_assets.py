@@ -12,16 +12,14 @@ from starlette.responses import Response
 
 from ango_plugins_sdk.protocol import JobType
 from ango_plugins_sdk.protocol.workspace import Asset, AssetIn
-from hub.api.projects import (
-    MAX_FILES_PER_UPLOAD,
-    MAX_UPLOAD_BYTES,
-    asset_file_response,
-    upload_chunks,
-)
+from hub.http.bodies import MAX_FILES_PER_UPLOAD, MAX_UPLOAD_BYTES, upload_chunks
+from hub.http.context import hub_of
+from hub.http.downloads import asset_file_response
+from hub.http.errors import error_message, form_error_status
 from hub.paths import asset_file_path
 from hub.services.errors import Invalid, ServiceError
 from hub.services.sessions import SignedIn
-from hub.web.pages import error_message, form_text, hub_of, page, redirect, render
+from hub.web.pages import form_text, page, redirect, render
 from hub.workspace.requests import MAX_ASSETS_PER_REQUEST
 
 
@@ -93,7 +91,9 @@ async def upload_images(request: Request, me: SignedIn) -> Response:
                 raise Invalid(f"{upload.filename}: {exc.message}{kept}") from None
             added += 1
     except Invalid as exc:
-        return await _assets_page(request, me, form=form, error=exc.message, status_code=422)
+        return await _assets_page(
+            request, me, form=form, error=exc.message, status_code=form_error_status(exc)
+        )
     return redirect(f"/projects/{project_id}?added={added}")
 
 
@@ -129,7 +129,9 @@ async def _create(
             me.principal.organization_id, project_id, checked
         )
     except (Invalid, ValidationError) as exc:
-        return await _assets_page(request, me, form=form, error=error_message(exc), status_code=422)
+        return await _assets_page(
+            request, me, form=form, error=error_message(exc), status_code=form_error_status(exc)
+        )
     return redirect(f"/projects/{project_id}?added={created}")
 
 

@@ -12,11 +12,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ango_plugins_sdk.protocol import JobType
+from hub.http.context import hub_of
+from hub.http.errors import FORM_ERRORS, error_message
 from hub.services.errors import Invalid
 from hub.services.sessions import SignedIn
 from hub.services.workflow import StageBinding
 from hub.store.workspace import DEFAULT_STAGES, PluginStage
-from hub.web.pages import FORM_ERRORS, error_message, form_text, hub_of, page, redirect, render
+from hub.web.pages import form_text, page, redirect, render
 from hub.web.plugins import json_field
 from hub.workspace.views import ProjectDetails
 
@@ -129,6 +131,8 @@ async def bind_stage(request: Request, me: SignedIn) -> Response:
         )
         await hub.workflow.bind(me.principal, project.id, form_text(form, "stage"), spec)
     except FORM_ERRORS as exc:
+        # 422 even for a chosen plugin that is gone (a NotFound): the page has always
+        # answered a refused binding so, unlike `form_error_status`.
         return await _stages_page(request, me, form=form, error=error_message(exc), status_code=422)
     return redirect(f"/projects/{project.id}/stages")
 

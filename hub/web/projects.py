@@ -14,12 +14,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ango_plugins_sdk.protocol.workspace import Tool
-from hub.api.projects import export_response
+from hub.http.context import hub_of
+from hub.http.downloads import export_response
+from hub.http.errors import FORM_ERRORS, error_message, form_error_status
 from hub.services.sessions import SignedIn
 from hub.storage.base import content_disposition
 from hub.store.workspace import DEFAULT_STAGES
 from hub.web import project_assets, project_stages, tasks
-from hub.web.pages import FORM_ERRORS, error_message, form_text, hub_of, page, redirect, render
+from hub.web.pages import form_text, page, redirect, render
 from hub.workspace.requests import ProjectCreate
 
 TOOL_LABELS = {
@@ -105,7 +107,9 @@ async def create_project(request: Request, me: SignedIn) -> Response:
         spec = ProjectCreate.model_validate(_spec(form))
         project = await hub_of(request).workspace.projects.create(me.principal, spec)
     except FORM_ERRORS as exc:
-        return _form_page(request, form=form, error=error_message(exc), status_code=422)
+        return _form_page(
+            request, form=form, error=error_message(exc), status_code=form_error_status(exc)
+        )
     return redirect(f"/projects/{project.id}")
 
 

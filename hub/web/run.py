@@ -16,15 +16,16 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from ango_plugins_sdk.protocol import JobType
-from hub.api.errors import status_of
-from hub.api.projects import upload_chunks
+from hub.http.bodies import upload_chunks
+from hub.http.context import hub_of
+from hub.http.errors import FORM_ERRORS, error_message, form_error_status
 from hub.runtime import Hub
 from hub.services.accounts import Principal
-from hub.services.errors import NotFound, ServiceError
+from hub.services.errors import NotFound
 from hub.services.files import MAX_FILE_SIZE
 from hub.services.sessions import SignedIn
 from hub.web import run_live, run_presets
-from hub.web.pages import FORM_ERRORS, error_message, form_text, hub_of, page, redirect
+from hub.web.pages import form_text, page, redirect
 from hub.web.run_forms import initial_values, job_request, posted_values
 from hub.web.run_page import render_run_form
 
@@ -68,9 +69,13 @@ async def submit_run(request: Request, me: SignedIn) -> Response:
         job = job_request(plugin, form, csv_file_id=values.csv_file_id, needs_project=needs_project)
         (submitted,) = await hub.job_service.submit(me.principal, plugin.id, [job], now=time.time())
     except FORM_ERRORS as exc:
-        status = status_of(exc) if isinstance(exc, ServiceError) else 422
         return await render_run_form(
-            request, me, plugin, values, error=error_message(exc), status_code=status
+            request,
+            me,
+            plugin,
+            values,
+            error=error_message(exc),
+            status_code=form_error_status(exc),
         )
     return redirect(f"/jobs/{submitted.id}")
 

@@ -16,15 +16,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ango_plugins_sdk.protocol import JobStatus, JobType
-from hub.api.errors import status_of
-from hub.api.jobs import job_view
+from hub.http.bodies import body_as_file
+from hub.http.context import hub_of
+from hub.http.errors import FORM_ERRORS, error_message, form_error_status
+from hub.http.views import file_view, job_view
 from hub.services.errors import Invalid, ServiceError
 from hub.services.files import MAX_FILE_SIZE
 from hub.services.jobs import JobRequest
 from hub.services.markdown_preview import preview
 from hub.services.sessions import SignedIn
 from hub.store import Plugin
-from hub.web.pages import FORM_ERRORS, error_message, hub_of, page
+from hub.web.pages import page
 
 _STATE_FIELDS = ("id", "status", "operation", "progress", "result", "error")
 
@@ -50,8 +52,7 @@ class PreviewRequest(BaseModel):
 
 
 def _json_error(exc: ServiceError | ValidationError) -> JSONResponse:
-    status = status_of(exc) if isinstance(exc, ServiceError) else 422
-    return JSONResponse({"error": error_message(exc)}, status_code=status)
+    return JSONResponse({"error": error_message(exc)}, status_code=form_error_status(exc))
 
 
 async def _plugin_of_type(request: Request, me: SignedIn, job_type: JobType) -> Plugin:
@@ -102,17 +103,10 @@ async def upload_csv(request: Request, me: SignedIn) -> Response:
     `POST /api/v1/files` stores it; the form then names it by id."""
     try:
         await _plugin_of_type(request, me, JobType.MARKDOWN)
-        stored = await hub_of(request).files.upload(
-            me.principal,
-            request.query_params.get("filename", ""),
-            request.headers.get("content-type", ""),
-            request.stream(),
-        )
+        stored = await body_as_file(request, me.principal)
     except ServiceError as exc:
         return _json_error(exc)
-    return JSONResponse(
-        {"id": stored.id, "filename": stored.filename, "size": stored.size}, status_code=201
-    )
+    return JSONResponse(file_view(stored), status_code=201)
 
 
 async def preview_markdown(request: Request, me: SignedIn) -> Response:

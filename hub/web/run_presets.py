@@ -6,11 +6,11 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from hub.api.errors import status_of
-from hub.services.errors import ServiceError
+from hub.http.context import hub_of
+from hub.http.errors import FORM_ERRORS, error_message, form_error_status
 from hub.services.files import MAX_FILE_SIZE
 from hub.services.sessions import SignedIn
-from hub.web.pages import FORM_ERRORS, error_message, form_text, hub_of, page, redirect
+from hub.web.pages import form_text, page, redirect
 from hub.web.plugins import json_field
 from hub.web.run_forms import posted_values
 from hub.web.run_page import render_run_form, run_url
@@ -28,14 +28,13 @@ async def save_preset(request: Request, me: SignedIn) -> Response:
             me.principal, plugin.id, form_text(form, "preset_name"), config
         )
     except FORM_ERRORS as exc:
-        status = status_of(exc) if isinstance(exc, ServiceError) else 422
         return await render_run_form(
             request,
             me,
             plugin,
             posted_values(form),
             error=f"The preset was not saved: {error_message(exc)}",
-            status_code=status,
+            status_code=form_error_status(exc),
         )
     return redirect(
         run_url(

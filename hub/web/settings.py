@@ -8,11 +8,12 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from hub.api.errors import status_of
+from hub.http.context import hub_of
+from hub.http.errors import error_message, form_error_status
 from hub.services.accounts import grantable_roles, may_manage
 from hub.services.errors import Conflict, Forbidden, Invalid, ServiceError
 from hub.services.sessions import SignedIn
-from hub.web.pages import error_message, form_text, hub_of, page, redirect, render, render_once
+from hub.web.pages import form_text, page, redirect, render, render_once
 
 # Errors shown on the form that caused them; NotFound goes to the plain error page (404).
 _FORM_ERRORS = (Conflict, Forbidden, Invalid)
@@ -33,7 +34,7 @@ async def _members_page(
     return render(
         request,
         "settings/members.html",
-        status_code=status_of(error) if error else 200,
+        status_code=form_error_status(error) if error else 200,
         section="settings",
         tab="members",
         members=members,
@@ -91,7 +92,7 @@ async def _api_keys_page(
     return render(
         request,
         "settings/api_keys.html",
-        status_code=status_of(error) if error else 200,
+        status_code=form_error_status(error) if error else 200,
         section="settings",
         tab="api-keys",
         keys=keys,

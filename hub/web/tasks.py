@@ -11,9 +11,11 @@ from starlette.responses import Response
 
 from ango_plugins_sdk.protocol import JobType
 from ango_plugins_sdk.protocol.workspace import AnnotationSet
+from hub.http.context import hub_of
+from hub.http.errors import error_message, form_error_status
 from hub.services.errors import Invalid
 from hub.services.sessions import SignedIn
-from hub.web.pages import error_message, form_text, hub_of, page, redirect, render
+from hub.web.pages import form_text, page, redirect, render
 from hub.web.project_assets import image_src
 
 POINT_RADIUS_SHARE = 1 / 120
@@ -71,7 +73,7 @@ async def move_task(request: Request, me: SignedIn) -> Response:
     try:
         await hub_of(request).workflow.move_task(me.principal, task_id, stage=stage, batches=None)
     except Invalid as exc:  # a gone task or stage plugin stays a NotFound: the 404 page
-        return await _task_page(request, me, error=exc.message, status_code=422)
+        return await _task_page(request, me, error=exc.message, status_code=form_error_status(exc))
     return redirect(f"/tasks/{task_id}")
 
 
@@ -83,7 +85,11 @@ async def set_batches(request: Request, me: SignedIn) -> Response:
         await hub_of(request).workspace.tasks.update(me.principal, task_id, batches=batches)
     except Invalid as exc:
         return await _task_page(
-            request, me, values={"batches": text}, error=exc.message, status_code=422
+            request,
+            me,
+            values={"batches": text},
+            error=exc.message,
+            status_code=form_error_status(exc),
         )
     return redirect(f"/tasks/{task_id}")
 
@@ -96,7 +102,11 @@ async def set_annotations(request: Request, me: SignedIn) -> Response:
         await hub_of(request).workspace.tasks.set_annotations(me.principal, task_id, annotations)
     except (Invalid, ValidationError) as exc:
         return await _task_page(
-            request, me, values={"annotations": text}, error=error_message(exc), status_code=422
+            request,
+            me,
+            values={"annotations": text},
+            error=error_message(exc),
+            status_code=form_error_status(exc),
         )
     return redirect(f"/tasks/{task_id}")
 

@@ -25,7 +25,7 @@ from hub.jobs.queue import BATCH
 from hub.jobs.state import ActiveJob
 from hub.security import new_id
 from hub.settings import Settings
-from hub.store import Job, JobLog, Organization, Plugin, Store
+from hub.store import JobLog, JobRow, Organization, Plugin, Store
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -210,9 +210,9 @@ class Harness:
 
     # --- the database ----------------------------------------------------------------
 
-    async def row(self, job_id: str) -> Job:
+    async def row(self, job_id: str) -> JobRow:
         async with self.store.read() as session:
-            row = await session.get(Job, job_id)
+            row = await session.get(JobRow, job_id)
         assert row is not None, f"job {job_id} not in the database"
         return row
 
@@ -223,14 +223,14 @@ class Harness:
         async with self.store.read() as session:
             return list(await session.scalars(query))
 
-    async def expect_row(self, job_id: str, check: Callable[[Job], bool]) -> Job:
+    async def expect_row(self, job_id: str, check: Callable[[JobRow], bool]) -> JobRow:
         """The job's stored row, once the pending work is done; it must pass `check`."""
         await self.step()
         row = await self.row(job_id)
         assert check(row), f"job {job_id} is not there; its row: {_describe(row)}"
         return row
 
-    async def expect_status(self, job_id: str, status: str) -> Job:
+    async def expect_status(self, job_id: str, status: str) -> JobRow:
         return await self.expect_row(job_id, lambda r: r.status == status)
 
     # --- the engine ------------------------------------------------------------------
@@ -251,7 +251,7 @@ class Harness:
         self.stopped = False
 
 
-def _describe(row: Job) -> dict[str, Any]:
+def _describe(row: JobRow) -> dict[str, Any]:
     return {
         name: getattr(row, name)
         for name in ("status", "attempt", "failed_attempts", "connection_id", "not_before")

@@ -30,7 +30,7 @@ from ango_plugins_sdk.protocol import (
 )
 from ango_plugins_sdk.protocol import Job as JobMessage
 from hub.jobs.state import ActiveJob
-from hub.store import Job
+from hub.store import JobRow
 from tests.jobs.conftest import (
     ACCEPT_TIMEOUT,
     CANCEL_GRACE,
@@ -94,7 +94,7 @@ def failed(
     )
 
 
-def failed_attempts_are(count: int) -> Callable[[Job], bool]:
+def failed_attempts_are(count: int) -> Callable[[JobRow], bool]:
     return lambda row: row.failed_attempts == count
 
 

@@ -1,4 +1,6 @@
-"""Every error leaves the API as {"error": {"code", "message"}} with a fitting status."""
+"""How errors leave the hub over HTTP: a domain error's status; the REST API's error body
+`{"error": {"code", "message"}}`, which the app's exception handlers answer every unhandled
+error with; and a dashboard form's error (its status and the one line the form shows)."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ import logging
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -20,7 +23,7 @@ from hub.services.errors import (
     Unauthenticated,
 )
 
-log = logging.getLogger("hub.api")
+log = logging.getLogger("hub.http")
 
 _STATUS = {
     NotFound: 404,
@@ -34,7 +37,7 @@ _HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 
 
 
 def status_of(exc: ServiceError) -> int:
-    """The HTTP status for a domain error (the dashboard uses it too)."""
+    """The HTTP status for a domain error."""
     return _STATUS.get(type(exc), 400)
 
 
@@ -49,6 +52,12 @@ def error_response(
     )
 
 
+def _field(error: ErrorDetails, whole: str) -> str:
+    """Where a validation error is: its dotted location, or `whole` when it is the whole
+    body or form."""
+    return ".".join(str(part) for part in error["loc"]) or whole
+
+
 async def on_service_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ServiceError)
     return error_response(status_of(exc), exc.code, exc.message)
@@ -57,7 +66,7 @@ async def on_service_error(_request: Request, exc: Exception) -> Response:
 async def on_validation_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ValidationError)
     problems = [
-        {"field": ".".join(str(p) for p in err["loc"]) or "(body)", "message": err["msg"]}
+        {"field": _field(err, "(body)"), "message": err["msg"]}
         for err in exc.errors(include_url=False, include_input=False)
     ]
     summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems[:5])
@@ -85,3 +94,26 @@ EXCEPTION_HANDLERS = {
     HTTPException: on_http_error,
     Exception: on_unexpected_error,
 }
+
+
+FORM_ERRORS = (ServiceError, ValidationError)
+"""What a form handler shows on the form itself (with what was typed) rather than as an
+error page."""
+
+
+def form_error_status(exc: ServiceError | ValidationError) -> int:
+    """The status of a page showing a form error: the domain error's, or 422 for a form
+    that did not validate."""
+    return status_of(exc) if isinstance(exc, ServiceError) else 422
+
+
+def error_message(exc: Exception) -> str:
+    """One line for a form's error banner."""
+    if isinstance(exc, ValidationError):
+        return "; ".join(
+            f"{_field(e, 'form')}: {e['msg']}"
+            for e in exc.errors(include_url=False, include_input=False)[:5]
+        )
+    if isinstance(exc, ServiceError):
+        return exc.message
+    return str(exc)
