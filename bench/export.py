@@ -26,9 +26,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ango_plugins_sdk.protocol.workspace import AssetIn, CategoryIn  # noqa: E402
+from hub.db.workspace_tables import TaskRow  # noqa: E402
 from hub.runtime import Hub  # noqa: E402
 from hub.settings import Settings  # noqa: E402
-from hub.store.workspace import TaskRow  # noqa: E402
 from hub.workspace.requests import ProjectCreate  # noqa: E402
 from tests.e2e.harness import HubProcess, PluginProcess, wait_until  # noqa: E402
 

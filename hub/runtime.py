@@ -6,6 +6,8 @@ import asyncio
 import logging
 
 from ango_plugins_sdk.protocol import CloseCode
+from hub.blobs import Storage, storage_from_url
+from hub.db import Store
 from hub.job_types import KINDS, JobKind, JobTypes
 from hub.jobs.engine import JobEngine
 from hub.jobs.live import LiveRegistry
@@ -22,8 +24,6 @@ from hub.services.presets import PresetService
 from hub.services.sessions import SessionService
 from hub.services.workflow import WorkflowService
 from hub.settings import Settings
-from hub.storage import Storage, storage_from_url
-from hub.store import Store
 from hub.workspace import Workspace
 
 log = logging.getLogger("hub")

@@ -151,7 +151,7 @@ class Settings:
             self._refuse("sqlite_synchronous", "one of OFF, NORMAL, FULL, EXTRA")
         if self.storage_url:
             # Imported only when set: the storage package pulls in botocore.
-            from hub.storage.factory import FORMS, parse_storage_url
+            from hub.blobs.factory import FORMS, parse_storage_url
 
             try:
                 parse_storage_url(self.storage_url)

@@ -9,11 +9,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from hub.api.common import caller, page_args
+from hub.db import Plugin
 from hub.http.bodies import json_body
 from hub.http.context import hub_of
 from hub.http.views import connection_view
 from hub.services.plugins import PluginCreate, PluginUpdate
-from hub.store import Plugin
 
 
 def plugin_view(request: Request, plugin: Plugin) -> dict[str, Any]:

@@ -38,19 +38,14 @@ _UPLOAD_FIELDS = {"file", "external_id", "batch"}
 
 def project_view(project: ProjectDetails) -> dict[str, Any]:
     return {
-        "id": project.id,
-        "organization_id": project.organization_id,
-        "name": project.name,
-        "description": project.description,
-        "stages": project.stages,
+        **project_summary(project),
         "categories": [c.model_dump(mode="json") for c in project.categories],
         "batches": project.batches,
         "task_count": project.task_count,
-        "created_at": project.created_at.isoformat(),
     }
 
 
-def project_summary(project: ProjectSummary) -> dict[str, Any]:
+def project_summary(project: ProjectSummary | ProjectDetails) -> dict[str, Any]:
     return {
         "id": project.id,
         "organization_id": project.organization_id,

@@ -9,10 +9,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from hub.api.common import caller
+from hub.db.workspace_tables import PluginStage
 from hub.http.bodies import json_body
 from hub.http.context import hub_of
 from hub.services.workflow import StageBinding
-from hub.store.workspace import PluginStage
 
 
 def binding_view(binding: PluginStage) -> dict[str, Any]:

@@ -12,11 +12,11 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import Message
 
+from hub.blobs.base import CHUNK_SIZE
+from hub.db import StoredFile
 from hub.http.context import hub_of
 from hub.services.accounts import Principal
 from hub.services.errors import Invalid
-from hub.storage.base import CHUNK_SIZE
-from hub.store import StoredFile
 
 Model = TypeVar("Model", bound=BaseModel)
 

@@ -9,10 +9,10 @@ from urllib.parse import quote
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from ango_plugins_sdk.protocol.workspace import ExportedTask
+from hub.blobs.base import content_disposition
 from hub.jobs.state import StoredOrActiveJob
 from hub.runtime import Hub
 from hub.services.errors import NotFound
-from hub.storage.base import content_disposition
 from hub.workspace.export import ExportService
 from hub.workspace.views import AssetFile
 

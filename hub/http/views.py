@@ -7,10 +7,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from hub.db import JobLog, StoredFile
 from hub.jobs.live import LiveConnection
 from hub.jobs.queue import INTERACTIVE
 from hub.jobs.state import StoredOrActiveJob
-from hub.store import JobLog, StoredFile
 
 
 def _iso(timestamp: float | None) -> str | None:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ango_plugins_sdk.protocol import JobStatus, JobType
+from hub.blobs import Storage
 from hub.job_types.base import JobAssets, JobKind, Services
 from hub.job_types.batch_model import BatchModelKind
 from hub.job_types.custom import CustomKind
@@ -24,7 +25,6 @@ from hub.jobs.engine import Applied
 from hub.jobs.state import ActiveJob
 from hub.jobs.tokens import JobTokens
 from hub.services.files import FileService
-from hub.storage import Storage
 from hub.workspace import Workspace
 
 __all__ = ["KINDS", "JobKind", "JobTypes", "Services"]

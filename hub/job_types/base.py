@@ -25,6 +25,7 @@ from pydantic import BaseModel, ValidationError
 
 from ango_plugins_sdk.protocol import JobStatus, JobType
 from ango_plugins_sdk.protocol.workspace import AssetIn, ProjectInfo
+from hub.blobs import Storage
 from hub.jobs.engine import Applied
 from hub.jobs.queue import BATCH
 from hub.jobs.state import ActiveJob
@@ -32,7 +33,6 @@ from hub.jobs.tokens import JobTokens
 from hub.security import new_id
 from hub.services.errors import Invalid
 from hub.services.files import FileService
-from hub.storage import Storage
 from hub.workspace import Workspace
 
 M = TypeVar("M", bound=BaseModel)

@@ -22,8 +22,8 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hub.db import JobLog, JobRow, Store
 from hub.jobs.state import MUTABLE_COLUMNS, ActiveJob
-from hub.store import JobLog, JobRow, Store
 
 log = logging.getLogger("hub.jobs")
 

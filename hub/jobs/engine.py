@@ -32,13 +32,13 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ango_plugins_sdk.protocol import JobStatus, MessageTooLarge
+from hub.db import JobRow, Plugin
 from hub.jobs.committer import Effect
 from hub.jobs.dispatch import assign_round
 from hub.jobs.leases import Leases
 from hub.jobs.ledger import CANCELLED, Applied, Outgoing, TypeRules
 from hub.jobs.reports import PluginReports
 from hub.jobs.state import ActiveJob, StoredOrActiveJob, error, move
-from hub.store import JobRow, Plugin
 
 __all__ = ["Applied", "JobEngine", "Outgoing", "TypeRules"]
 

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ango_plugins_sdk.protocol import Backoff, Cancel, HubMessage, JobStatus
+from hub.db import Store
 from hub.jobs.committer import Committer, Effect
 from hub.jobs.live import LiveConnection, LiveRegistry
 from hub.jobs.queue import PluginQueue
 from hub.jobs.state import ActiveJob, error, move
 from hub.settings import Settings
-from hub.store import Store
 
 log = logging.getLogger("hub.jobs")
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from ango_plugins_sdk.protocol import Job as JobMessage
 from ango_plugins_sdk.protocol import JobStatus, JobType, check_transition
-from hub.store import JobRow
+from hub.db import JobRow
 
 MUTABLE_COLUMNS = (
     "status",

@@ -22,6 +22,8 @@ from datetime import datetime
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hub.db import ApiKey, Organization, Store, User, WebSession, utcnow
+from hub.db.tables import MAX_EMAIL_LENGTH
 from hub.security import hash_password, hash_token, new_api_key, verify_password
 from hub.services.errors import (
     Conflict,
@@ -32,8 +34,6 @@ from hub.services.errors import (
     Unauthenticated,
 )
 from hub.services.throttle import FailureThrottle
-from hub.store import ApiKey, Organization, Store, User, WebSession, utcnow
-from hub.store.models import MAX_EMAIL_LENGTH
 
 ROLES = ("owner", "admin", "member")
 MIN_PASSWORD_LENGTH = 8

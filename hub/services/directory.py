@@ -15,11 +15,11 @@ from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, and_, exists, or_, select
 
+from hub.db import Organization, Plugin, PluginInstall, Store
+from hub.db.paging import newest_first
 from hub.services.accounts import Principal
 from hub.services.errors import Conflict, NotFound
 from hub.services.plugins import PluginCreate, PluginService
-from hub.store import Organization, Plugin, PluginInstall, Store
-from hub.store.paging import newest_first
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+from hub.blobs import Storage
+from hub.db import Store, StoredFile
 from hub.security import new_id
 from hub.services.accounts import Principal
 from hub.services.errors import Invalid, NotFound
-from hub.storage import Storage
-from hub.store import Store, StoredFile
 
 MAX_FILE_SIZE = 2 * 1024**3
 

@@ -10,6 +10,8 @@ from pydantic_core import to_json
 from sqlalchemy import select
 
 from ango_plugins_sdk.protocol import JobStatus
+from hub.db import JobLog, JobRow, Store
+from hub.db.paging import newest_first
 from hub.job_types import JobTypes
 from hub.job_types.base import PluginFacts, Submission
 from hub.jobs.engine import JobEngine
@@ -20,8 +22,6 @@ from hub.services.accounts import Principal
 from hub.services.config_schema import check_config
 from hub.services.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
 from hub.services.plugins import PluginService
-from hub.store import JobLog, JobRow, Store
-from hub.store.paging import newest_first
 
 MAX_JOBS_PER_REQUEST = 1000
 

@@ -15,12 +15,12 @@ from sqlalchemy import CompoundSelect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ango_plugins_sdk.protocol import CloseCode, JobType
+from hub.db import Plugin, PluginInstall, Store, utcnow
+from hub.db.paging import newest_first
 from hub.jobs.live import LiveRegistry
 from hub.security import hash_token, new_plugin_secret, token_matches
 from hub.services.config_schema import check_config, validate_schema
 from hub.services.errors import Invalid, NotFound
-from hub.store import Plugin, PluginInstall, Store, utcnow
-from hub.store.paging import newest_first
 
 
 def _http_url(value: str) -> str:

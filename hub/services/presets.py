@@ -13,11 +13,11 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 
+from hub.db import ConfigPreset, Plugin, Store
 from hub.services.accounts import Principal
 from hub.services.config_schema import check_config
 from hub.services.errors import Conflict, Invalid, NotFound
 from hub.services.plugins import PluginService
-from hub.store import ConfigPreset, Plugin, Store
 
 MAX_NAME_LENGTH = 200
 

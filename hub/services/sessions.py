@@ -12,9 +12,9 @@ from datetime import timedelta
 
 from sqlalchemy import delete, select
 
+from hub.db import Organization, Store, User, WebSession, utcnow
 from hub.security import hash_token
 from hub.services.accounts import Principal
-from hub.store import Organization, Store, User, WebSession, utcnow
 
 SESSION_LIFETIME = timedelta(days=7)
 

@@ -17,14 +17,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from ango_plugins_sdk.protocol import JobType
+from hub.db import Store
+from hub.db.workspace_tables import PluginStage, TaskRow
 from hub.job_types.predictions import class_mapping
 from hub.services.accounts import Principal
 from hub.services.config_schema import check_config
 from hub.services.errors import Invalid, NotFound
 from hub.services.jobs import JobRequest, JobService
 from hub.services.plugins import PluginService
-from hub.store import Store
-from hub.store.workspace import PluginStage, TaskRow
 from hub.workspace import Workspace
 from hub.workspace.projects import check_stages
 from hub.workspace.task_rows import set_stage_jobs

@@ -10,12 +10,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ango_plugins_sdk.protocol import JobType
+from hub.db import Plugin
 from hub.http.context import hub_of
 from hub.http.errors import FORM_ERRORS, error_message, form_error_status
 from hub.services.errors import Invalid, NotFound
 from hub.services.plugins import PluginCreate, PluginUpdate
 from hub.services.sessions import SignedIn
-from hub.store import Plugin
 from hub.web.pages import form_text, page, redirect, render, render_once
 
 

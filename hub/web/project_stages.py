@@ -12,12 +12,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ango_plugins_sdk.protocol import JobType
+from hub.db.workspace_tables import DEFAULT_STAGES, PluginStage
 from hub.http.context import hub_of
 from hub.http.errors import FORM_ERRORS, error_message
 from hub.services.errors import Invalid
 from hub.services.sessions import SignedIn
 from hub.services.workflow import StageBinding
-from hub.store.workspace import DEFAULT_STAGES, PluginStage
 from hub.web.pages import form_text, page, redirect, render
 from hub.web.plugins import json_field
 from hub.workspace.views import ProjectDetails

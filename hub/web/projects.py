@@ -14,12 +14,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ango_plugins_sdk.protocol.workspace import Tool
+from hub.blobs.base import content_disposition
+from hub.db.workspace_tables import DEFAULT_STAGES
 from hub.http.context import hub_of
 from hub.http.downloads import export_response
 from hub.http.errors import FORM_ERRORS, error_message, form_error_status
 from hub.services.sessions import SignedIn
-from hub.storage.base import content_disposition
-from hub.store.workspace import DEFAULT_STAGES
 from hub.web import project_assets, project_stages, tasks
 from hub.web.pages import form_text, page, redirect, render
 from hub.workspace.requests import ProjectCreate

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ango_plugins_sdk.protocol import JobStatus, JobType
+from hub.db import Plugin
 from hub.http.bodies import body_as_file
 from hub.http.context import hub_of
 from hub.http.errors import FORM_ERRORS, error_message, form_error_status
@@ -25,7 +26,6 @@ from hub.services.files import MAX_FILE_SIZE
 from hub.services.jobs import JobRequest
 from hub.services.markdown_preview import preview
 from hub.services.sessions import SignedIn
-from hub.store import Plugin
 from hub.web.pages import page
 
 _STATE_FIELDS = ("id", "status", "operation", "progress", "result", "error")

@@ -11,12 +11,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ango_plugins_sdk.protocol import JobType
+from hub.db import Plugin
+from hub.db.paging import MAX_PAGE_SIZE
 from hub.http.context import hub_of
 from hub.runtime import Hub
 from hub.services.accounts import Principal
 from hub.services.sessions import SignedIn
-from hub.store import Plugin
-from hub.store.paging import MAX_PAGE_SIZE
 from hub.web.pages import render
 from hub.web.run_forms import RunValues, default_mapping
 from hub.workspace.views import ProjectDetails, TaskView

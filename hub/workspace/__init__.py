@@ -30,8 +30,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hub.storage import Storage
-from hub.store import Store
+from hub.blobs import Storage
+from hub.db import Store
 from hub.workspace.assets import AssetService
 from hub.workspace.export import ExportService
 from hub.workspace.projects import ProjectService

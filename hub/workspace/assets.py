@@ -10,11 +10,11 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ango_plugins_sdk.protocol.workspace import AssetIn, AssetType
+from hub.blobs import Storage
+from hub.db import Store, utcnow
+from hub.db.workspace_tables import AssetRow
 from hub.security import new_id
 from hub.services.errors import Invalid, NotFound
-from hub.storage import Storage
-from hub.store import Store, utcnow
-from hub.store.workspace import AssetRow
 from hub.workspace import queries, rows, task_rows
 from hub.workspace.ids import sequential_ids
 from hub.workspace.image_sniffer import ImageSniffer

@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 from sqlalchemy import select
 
 from ango_plugins_sdk.protocol.workspace import ExportedTask
+from hub.db import Store
+from hub.db.workspace_tables import AssetRow, TaskRow
 from hub.services.errors import NotFound
-from hub.store import Store
-from hub.store.workspace import AssetRow, TaskRow
 from hub.workspace import queries, rows
 from hub.workspace.projects import check_stages
 

@@ -10,12 +10,12 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ango_plugins_sdk.protocol.workspace import Category, ProjectInfo
+from hub.db import Store, utcnow
+from hub.db.paging import newest_first
+from hub.db.workspace_tables import DEFAULT_STAGES, CategoryRow, Project
 from hub.security import new_id
 from hub.services.accounts import Principal
 from hub.services.errors import Invalid
-from hub.store import Store, utcnow
-from hub.store.paging import newest_first
-from hub.store.workspace import DEFAULT_STAGES, CategoryRow, Project
 from hub.workspace import queries, rows
 from hub.workspace.ids import sequential_ids
 from hub.workspace.requests import ProjectCreate

@@ -9,8 +9,8 @@ from sqlalchemy import ColumnElement, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ango_plugins_sdk.protocol.workspace import Category
+from hub.db.workspace_tables import AssetRow, CategoryRow, Project, TaskBatch, TaskRow
 from hub.services.errors import NotFound
-from hub.store.workspace import AssetRow, CategoryRow, Project, TaskBatch, TaskRow
 from hub.workspace import rows
 
 LOOKUP_CHUNK = 500

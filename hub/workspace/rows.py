@@ -22,7 +22,7 @@ from ango_plugins_sdk.protocol.workspace import (
     ProjectInfo,
     Tool,
 )
-from hub.store.workspace import AssetRow, CategoryRow, Project, TaskRow
+from hub.db.workspace_tables import AssetRow, CategoryRow, Project, TaskRow
 from hub.workspace.views import ProjectDetails, ProjectSummary, TaskView
 
 AssetUrl = Callable[[str], str]

@@ -16,8 +16,8 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ango_plugins_sdk.protocol.workspace import AnnotationSet
-from hub.store import utcnow
-from hub.store.workspace import DEFAULT_STAGES, TaskBatch, TaskRow
+from hub.db import utcnow
+from hub.db.workspace_tables import DEFAULT_STAGES, TaskBatch, TaskRow
 from hub.workspace.annotations import with_plugin_annotations
 from hub.workspace.ids import sequential_ids
 

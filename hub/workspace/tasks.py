@@ -9,11 +9,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import defer
 
 from ango_plugins_sdk.protocol.workspace import AnnotationSet
+from hub.db import Store
+from hub.db.paging import MAX_PAGE_SIZE
+from hub.db.workspace_tables import AssetRow, Project, TaskRow
 from hub.services.accounts import Principal
 from hub.services.errors import Invalid
-from hub.store import Store
-from hub.store.paging import MAX_PAGE_SIZE
-from hub.store.workspace import AssetRow, Project, TaskRow
 from hub.workspace import queries, rows, task_rows
 from hub.workspace.annotations import check_annotations
 from hub.workspace.projects import check_stages

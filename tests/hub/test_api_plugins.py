@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient, WebSocketDenialResponse
 
+from hub.db import Plugin
 from hub.runtime import Hub
-from hub.store import Plugin
 from tests.hub.conftest import Owner
 
 API = "/api/v1/plugins"

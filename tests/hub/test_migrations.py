@@ -12,9 +12,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine
 
+from hub.db.migrations import Base, alembic_config
 from hub.runtime import Hub
 from hub.settings import Settings
-from hub.store.migrations import Base, alembic_config
 
 
 def head() -> str:

@@ -17,13 +17,13 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine
 
+from hub.db.database import Store
+from hub.db.migrations import Base, alembic_config
 from hub.runtime import Hub
 from hub.services import throttle as throttle_module
 from hub.services.errors import TooManyRequests, Unauthenticated
 from hub.services.throttle import FailureThrottle
 from hub.settings import Settings
-from hub.store.db import Store
-from hub.store.migrations import Base, alembic_config
 from tests.hub.conftest import Owner, TestClient
 
 # --- Sign-in throttle -------------------------------------------------------------------
@@ -88,7 +88,7 @@ def test_an_overlong_email_is_not_kept_in_memory(client: TestClient, hub: Hub) -
 async def test_a_database_made_by_the_dashboard_before_migrations_starts(
     tmp_path: Path,
 ) -> None:
-    # hub/store/models.py and workspace.py are unchanged since 65db62f; its create_schema
+    # hub/db/tables.py and workspace.py are unchanged since 65db62f; its create_schema
     # was `Base.metadata.create_all`, without a version table.
     engine = create_engine(f"sqlite:///{tmp_path / 'hub.db'}")
     with engine.begin() as connection:

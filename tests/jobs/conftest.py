@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from ango_plugins_sdk.protocol import CloseCode, JobRef, JobStatus, encode
+from hub.db import JobLog, JobRow, Organization, Plugin, Store
 from hub.jobs.engine import Applied, JobEngine
 from hub.jobs.live import LiveConnection, LiveRegistry
 from hub.jobs.loop import EngineLoop
@@ -25,7 +26,6 @@ from hub.jobs.queue import BATCH
 from hub.jobs.state import ActiveJob
 from hub.security import new_id
 from hub.settings import Settings
-from hub.store import JobLog, JobRow, Organization, Plugin, Store
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -29,8 +29,8 @@ from ango_plugins_sdk.protocol import (
     Result,
 )
 from ango_plugins_sdk.protocol import Job as JobMessage
+from hub.db import JobRow
 from hub.jobs.state import ActiveJob
-from hub.store import JobRow
 from tests.jobs.conftest import (
     ACCEPT_TIMEOUT,
     CANCEL_GRACE,

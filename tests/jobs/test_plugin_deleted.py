@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import delete
 
 from ango_plugins_sdk.protocol import Cancel
-from hub.store import Plugin
+from hub.db import Plugin
 from tests.jobs.conftest import PLUGIN, Harness
 from tests.jobs.test_engine import accept, jobs_sent
 

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import func, select
 from starlette.testclient import TestClient, WebSocketTestSession
 
+from hub.db import PluginInstall
 from hub.runtime import Hub
-from hub.store import PluginInstall
 from tests.hub.conftest import Owner, connect  # noqa: F401 (connect: fixture)
 from tests.hub.test_gateway import say_hello
 from tests.web.conftest import WebUser

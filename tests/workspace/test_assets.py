@@ -10,8 +10,8 @@ from sqlalchemy import event
 from starlette.testclient import TestClient
 
 from ango_plugins_sdk.protocol.workspace import AssetIn
+from hub.blobs import LocalStorage
 from hub.runtime import Hub
-from hub.storage import LocalStorage
 from tests.hub.conftest import Owner
 from tests.workspace.helpers import (
     API,

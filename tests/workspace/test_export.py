@@ -12,8 +12,8 @@ from sqlalchemy import update
 from starlette.testclient import TestClient
 
 from ango_plugins_sdk.protocol.workspace import AssetIn, ExportedTask
+from hub.db.workspace_tables import TaskRow
 from hub.runtime import Hub
-from hub.store.workspace import TaskRow
 from hub.workspace import export as export_module
 from tests.hub.conftest import Owner
 from tests.workspace.helpers import (

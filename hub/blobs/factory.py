@@ -11,9 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from hub.storage.base import Storage
-from hub.storage.local import LocalStorage
-from hub.storage.s3 import S3Storage
+from hub.blobs.base import Storage
+from hub.blobs.local import LocalStorage
+from hub.blobs.s3 import S3Storage
 
 FORMS = "empty (the data dir), file:///absolute/path or s3://bucket[/prefix]"
 

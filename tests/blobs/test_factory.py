@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from hub.blobs import LocalStorage, S3Storage, storage_from_url
 from hub.settings import Settings, SettingsError
-from hub.storage import LocalStorage, S3Storage, storage_from_url
 
 pytestmark = pytest.mark.usefixtures("aws_credentials")
 

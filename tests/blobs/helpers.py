@@ -7,7 +7,7 @@ import hashlib
 import random
 from collections.abc import AsyncIterator
 
-from hub.storage import Storage
+from hub.blobs import Storage
 
 MiB = 1024 * 1024
 

@@ -47,10 +47,10 @@ class Store:
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
 
     async def create_schema(self) -> None:
-        """Create or upgrade the tables (hub.store.migrations). As a writer from the start
+        """Create or upgrade the tables (hub.db.migrations). As a writer from the start
         (BEGIN IMMEDIATE on SQLite): a second process starting at the same moment (the CLI
         beside `serve`) waits for the first instead of failing on a stale read snapshot."""
-        from hub.store.migrations import migrate  # imports Alembic only when starting up
+        from hub.db.migrations import migrate  # imports Alembic only when starting up
 
         async with self.engine.execution_options(hub_write=True).begin() as conn:
             await conn.run_sync(migrate)

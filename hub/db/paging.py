@@ -6,7 +6,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Select
 
-from hub.store.db import Store
+from hub.db.database import Store
 
 Row = TypeVar("Row")
 

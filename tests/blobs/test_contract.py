@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from hub.storage import BlobNotFound, S3Storage, Storage
+from hub.blobs import BlobNotFound, S3Storage, Storage
 
 from .conftest import BUCKET, MotoServer
 from .helpers import (

@@ -1,5 +1,5 @@
-from hub.store.db import Store
-from hub.store.models import (
+from hub.db.database import Store
+from hub.db.tables import (
     ApiKey,
     Base,
     ConfigPreset,

@@ -7,12 +7,12 @@ from typing import Any, Literal
 from alembic import context
 from alembic.autogenerate.api import AutogenContext
 
-import hub.store.workspace  # noqa: F401 (its tables join Base.metadata)
-from hub.store.models import Base, UTCDateTime
+import hub.db.workspace_tables  # noqa: F401 (its tables join Base.metadata)
+from hub.db.tables import Base, UTCDateTime
 
 connection = context.config.attributes.get("connection")
 if connection is None:
-    raise RuntimeError("run migrations through hub.store.migrations, which passes a connection")
+    raise RuntimeError("run migrations through hub.db.migrations, which passes a connection")
 
 
 def render_item(kind: str, item: Any, _context: AutogenContext) -> str | Literal[False]:

@@ -18,10 +18,10 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, inspect
 
-import hub.store.workspace  # noqa: F401 (its tables join Base.metadata)
-from hub.store.models import Base
+import hub.db.workspace_tables  # noqa: F401 (its tables join Base.metadata)
+from hub.db.tables import Base
 
-log = logging.getLogger("hub.store")
+log = logging.getLogger("hub.db")
 
 BASELINE = "0001"
 """The schema as it was before migrations: what `create_all` made until then."""

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import boto3
 import pytest
 
-from hub.storage import LocalStorage, S3Storage, Storage
+from hub.blobs import LocalStorage, S3Storage, Storage
 
 if TYPE_CHECKING:
     from types_boto3_s3 import S3Client

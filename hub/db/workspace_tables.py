@@ -12,8 +12,8 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from hub.db.tables import Base, utcnow
 from hub.security import new_id
-from hub.store.models import Base, utcnow
 
 DEFAULT_STAGES = ("todo", "in_progress", "review", "done")
 

@@ -7,7 +7,7 @@ import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from hub.storage.base import CHUNK_SIZE, BlobNotFound
+from hub.blobs.base import CHUNK_SIZE, BlobNotFound
 
 
 class LocalStorage:

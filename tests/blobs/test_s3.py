@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from hub.storage import LocalStorage, S3Storage, storage_from_url
-from hub.storage.s3 import DEFAULT_PART_SIZE, MAX_PART_SIZE, MIN_PART_SIZE
+from hub.blobs import LocalStorage, S3Storage, storage_from_url
+from hub.blobs.s3 import DEFAULT_PART_SIZE, MAX_PART_SIZE, MIN_PART_SIZE
 
 from .conftest import BUCKET, MotoServer
 from .helpers import MiB, StreamBroke, expected_digest, from_bytes, generated, read_all, read_digest
@@ -99,7 +99,7 @@ async def test_parts_are_cut_at_the_part_size(
     parts_per_size: int,
     expected: list[int],
 ) -> None:
-    monkeypatch.setattr("hub.storage.s3.PARTS_PER_SIZE", parts_per_size)
+    monkeypatch.setattr("hub.blobs.s3.PARTS_PER_SIZE", parts_per_size)
     client: Any = s3_storage._client
     real_upload_part = client.upload_part
     sent: list[int] = []

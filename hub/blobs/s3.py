@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from botocore.exceptions import ClientError
 
-from hub.storage.base import CHUNK_SIZE, BlobNotFound, content_disposition
+from hub.blobs.base import CHUNK_SIZE, BlobNotFound, content_disposition
 
 if TYPE_CHECKING:
     from types_boto3_s3 import S3Client
