@@ -16,9 +16,9 @@ from typing import Any
 from starlette.datastructures import FormData
 
 from ango_plugins_sdk.protocol import JobType
+from hub.db import ConfigPreset, Plugin
 from hub.services.errors import Invalid
 from hub.services.jobs import JobRequest
-from hub.store import ConfigPreset, Plugin
 from hub.web.pages import form_text
 from hub.web.plugins import json_field
 
@@ -103,44 +103,74 @@ def posted_values(form: FormData) -> RunValues:
 def job_request(
     plugin: Plugin, form: FormData, *, csv_file_id: str, needs_project: bool
 ) -> JobRequest:
-    """The request the posted form asks for; `Invalid` for what cannot even be read."""
-    job_type = JobType(plugin.type)
+    """The request the posted form asks for; `Invalid` for what cannot even be read. A type
+    with no form of its own posts the custom form: config, operation and input as JSON."""
     config = json_field(form, "config", required=True)
     project_id = form_text(form, "project_id") or None
     if project_id is None and needs_project:
         raise Invalid("choose a project")
-    if job_type == JobType.CUSTOM:
-        return JobRequest(
-            config=config,
-            project_id=project_id,
-            operation=form_text(form, "operation") or None,
-            input=json_field(form, "input", required=True),
-        )
-    if job_type == JobType.EXPORT:
-        return JobRequest(config=config, project_id=project_id, input=_filters(form))
-    if job_type == JobType.MODEL:
-        task_id = form_text(form, "task_id")
-        if not task_id:
-            raise Invalid("choose a task")
-        model_input = {"task_id": task_id, **_mapping_input(plugin, form)}
-        return JobRequest(config=config, project_id=project_id, input=model_input)
-    if job_type == JobType.BATCH_MODEL:
-        chunk_size = form_text(form, "chunk_size")
-        if chunk_size:
-            config = {**config, "chunk_size": _whole_number(chunk_size, "chunk size")}
-        batch_input = {**_filters(form), **_mapping_input(plugin, form)}
-        return JobRequest(config=config, project_id=project_id, input=batch_input)
-    if job_type == JobType.FILE_EXPLORER:
-        return JobRequest(
-            config=config, project_id=project_id, operation="import", input=_import_input(form)
-        )
-    if not csv_file_id:
+    shape = _FORMS.get(JobType(plugin.type), _custom)
+    config, operation, job_input = shape(_Posted(plugin, form, config, csv_file_id))
+    return JobRequest(config=config, project_id=project_id, operation=operation, input=job_input)
+
+
+@dataclass(frozen=True)
+class _Posted:
+    plugin: Plugin
+    form: FormData
+    config: dict[str, Any]
+    csv_file_id: str
+
+
+Shaped = tuple[dict[str, Any], str | None, dict[str, Any]]
+"""(config, operation, input) of a job request."""
+
+
+def _custom(posted: _Posted) -> Shaped:
+    operation = form_text(posted.form, "operation") or None
+    return posted.config, operation, json_field(posted.form, "input", required=True)
+
+
+def _export(posted: _Posted) -> Shaped:
+    return posted.config, None, _filters(posted.form)
+
+
+def _model(posted: _Posted) -> Shaped:
+    task_id = form_text(posted.form, "task_id")
+    if not task_id:
+        raise Invalid("choose a task")
+    return posted.config, None, {"task_id": task_id, **_mapping_input(posted.plugin, posted.form)}
+
+
+def _batch_model(posted: _Posted) -> Shaped:
+    config = posted.config
+    chunk_size = form_text(posted.form, "chunk_size")
+    if chunk_size:
+        config = {**config, "chunk_size": _whole_number(chunk_size, "chunk size")}
+    return config, None, {**_filters(posted.form), **_mapping_input(posted.plugin, posted.form)}
+
+
+def _file_explorer(posted: _Posted) -> Shaped:
+    return posted.config, "import", _import_input(posted.form)
+
+
+def _markdown(posted: _Posted) -> Shaped:
+    if not posted.csv_file_id:
         raise Invalid("upload a CSV file")
-    template = _template(form)
+    template = _template(posted.form)
     if not template.strip():
         raise Invalid("write a template")
-    markdown_input = {"template": template, "csv_file_id": csv_file_id}
-    return JobRequest(config=config, project_id=project_id, input=markdown_input)
+    return posted.config, None, {"template": template, "csv_file_id": posted.csv_file_id}
+
+
+_FORMS = {
+    JobType.EXPORT: _export,
+    JobType.MODEL: _model,
+    JobType.BATCH_MODEL: _batch_model,
+    JobType.FILE_EXPLORER: _file_explorer,
+    JobType.MARKDOWN: _markdown,
+}
+"""The run forms of the types that have one of their own (templates/run/)."""
 
 
 def default_mapping(class_names: list[str], categories: list[tuple[str, str]]) -> dict[str, str]:
