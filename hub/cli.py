@@ -39,6 +39,15 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.set_defaults(run=_serve)
 
+    migrate = commands.add_parser(
+        "migrate",
+        help="create or upgrade the database schema, then exit (`serve` also does it)",
+        description="Apply the schema migrations to HUB_DATABASE_URL's database (or the data "
+        "dir's SQLite file) and exit; safe to run again, and beside other hubs starting at "
+        "once (on PostgreSQL they take turns on an advisory lock).",
+    )
+    migrate.set_defaults(run=_migrate)
+
     admin = commands.add_parser("admin", help="users").add_subparsers(
         required=True, metavar="ACTION"
     )
@@ -115,6 +124,47 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     _Server(config).run()
     return 0
+
+
+def _migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from hub.db import Store
+    from hub.db.migrations import current_revision
+    from hub.private_files import private_dir
+
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+    async def go() -> dict[str, Any]:
+        if not settings.database_url:
+            private_dir(settings.data_dir)  # SQLite's file lives there, private as serve keeps it
+        store = Store(
+            settings.resolved_database_url, sqlite_synchronous=settings.sqlite_synchronous
+        )
+        try:
+            await store.create_schema()
+            async with store.engine.connect() as connection:
+                revision = await connection.run_sync(current_revision)
+        finally:
+            await store.close()
+        return {"revision": revision, "database": store.engine.dialect.name}
+
+    try:
+        result = asyncio.run(go())
+    except (OSError, SQLAlchemyError) as exc:
+        # Not the URL: it may hold credentials.
+        print(f"plugin-hub: cannot migrate the database: {_first_line(exc)}", file=sys.stderr)
+        return 1
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}"
 
 
 class _DropDenialNoise(logging.Filter):

@@ -3,6 +3,7 @@ and the lanes select what they say (`-m "not e2e"` runs no real processes)."""
 
 from __future__ import annotations
 
+import ast
 import re
 import subprocess
 import sys
@@ -46,3 +47,26 @@ def test_the_fast_lane_selects_no_end_to_end_or_browser_test() -> None:
     slow = collect("-m", "e2e", "tests/e2e")
     assert slow.returncode == 0, slow.stdout + slow.stderr
     assert re.search(r"\d+ tests? collected", slow.stdout), slow.stdout
+
+
+def test_every_hub_and_store_the_tests_build_takes_the_runs_database() -> None:
+    """With HUB_TEST_DATABASE_URL the whole suite runs on PostgreSQL (tests/databases.py): a
+    test's `Settings(data_dir=...)` must also say `database_url=` (the `database_url`
+    fixture's, "" on SQLite), and no `Store(...)` may name a SQLite file of its own, or that
+    test would stay on SQLite in a PostgreSQL run. (HubProcess takes it as a required
+    argument.) tests/test_settings.py builds Settings to read them, not to run a hub."""
+    offenders = []
+    for path in sorted(TESTS.rglob("*.py")):
+        if path.name in ("test_settings.py", Path(__file__).name):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Name):
+                continue
+            keywords = {k.arg for k in node.keywords}
+            source = ast.unparse(node)
+            if node.func.id == "Settings" and "data_dir" in keywords:
+                if "database_url" not in keywords:
+                    offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}: {source}")
+            elif node.func.id == "Store" and "sqlite" in source:
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}: {source}")
+    assert offenders == [], "\n".join(offenders)

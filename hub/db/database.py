@@ -49,7 +49,9 @@ class Store:
     async def create_schema(self) -> None:
         """Create or upgrade the tables (hub.db.migrations). As a writer from the start
         (BEGIN IMMEDIATE on SQLite): a second process starting at the same moment (the CLI
-        beside `serve`) waits for the first instead of failing on a stale read snapshot."""
+        beside `serve`) waits for the first instead of failing on a stale read snapshot. On
+        PostgreSQL the migrations take an advisory lock instead (hub.db.migrations), so nodes
+        starting at once on one database take turns."""
         from hub.db.migrations import migrate  # imports Alembic only when starting up
 
         async with self.engine.execution_options(hub_write=True).begin() as conn:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.db import ApiKey, Organization, Store, User, WebSession, utcnow
@@ -38,6 +39,7 @@ from hub.services.throttle import FailureThrottle
 ROLES = ("owner", "admin", "member")
 MIN_PASSWORD_LENGTH = 8
 MAX_KEY_NAME_LENGTH = 200
+MAX_ORGANIZATION_NAME_LENGTH = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +104,7 @@ class AccountService:
     ) -> CreatedKey:
         """A user in `organization` (created if new), with a first API key. For set-up
         (CLI, tests): no principal, so no role rules; the dashboard uses `add_member`."""
-        problem = _new_user_problem(email, password, role)
+        problem = _new_user_problem(email, password, role) or _organization_problem(organization)
         if problem:
             # Conflict rather than Invalid: what this function has always raised.
             raise Conflict(problem)
@@ -295,6 +297,16 @@ def _new_user_problem(email: str, password: str, role: str) -> str | None:
     return None
 
 
+def _organization_problem(name: str) -> str | None:
+    """What is wrong with a new organization's name, if anything (the column holds 200
+    characters: PostgreSQL refuses more, SQLite would keep them)."""
+    if not name.strip():
+        return "an organization needs a name"
+    if len(name) > MAX_ORGANIZATION_NAME_LENGTH:
+        return f"an organization name has at most {MAX_ORGANIZATION_NAME_LENGTH} characters"
+    return None
+
+
 def _require_manager(principal: Principal) -> None:
     if not grantable_roles(principal):
         raise Forbidden("only owners and admins can add, change or remove members")
@@ -311,7 +323,14 @@ def _require_may_manage(principal: Principal, user: User) -> None:
 
 
 async def _require_another_owner(session: AsyncSession, owner: User) -> None:
-    """Refuse to take away the organization's last owner: nobody could manage it after."""
+    """Refuse to take away the organization's last owner: nobody could manage it after.
+
+    The organization's row is locked first, so that two such changes at once (each owner
+    demoting the other) count one after the other. SQLite's writers already take turns;
+    PostgreSQL's would otherwise both count two owners and leave none."""
+    await session.execute(
+        select(Organization.id).where(Organization.id == owner.organization_id).with_for_update()
+    )
     owners = await session.scalar(
         select(func.count())
         .select_from(User)
@@ -336,8 +355,9 @@ async def _insert_user(
 ) -> User:
     """Hashing the password is left to the caller, outside the write lock (scrypt is slow)."""
     email = email.strip().lower()
+    taken = Conflict(f"a user with email {email} already exists")
     if await session.scalar(select(User.id).where(User.email == email)):
-        raise Conflict(f"a user with email {email} already exists")
+        raise taken
     user = User(
         organization_id=organization_id,
         email=email,
@@ -345,16 +365,27 @@ async def _insert_user(
         role=role,
     )
     session.add(user)
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError:
+        # The same email added at the same moment by another transaction, which won: only
+        # where writers do not take turns (PostgreSQL). The transaction is rolled back.
+        raise taken from None
     return user
 
 
 async def _get_or_create_org(session: AsyncSession, name: str) -> Organization:
-    org = await session.scalar(select(Organization).where(Organization.name == name))
+    named = select(Organization).where(Organization.name == name)
+    org = await session.scalar(named)
     if org is None:
         org = Organization(name=name)
-        session.add(org)
-        await session.flush()
+        try:
+            async with session.begin_nested():  # a savepoint: only the insert is undone
+                session.add(org)
+        except IntegrityError:
+            # Created at the same moment by another transaction (PostgreSQL; SQLite's
+            # writers take turns): use that one.
+            org = (await session.scalars(named)).one()
     return org
 
 

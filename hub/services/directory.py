@@ -68,7 +68,11 @@ class DirectoryService:
         if not entry.installed:
             key = (principal.organization_id, plugin_id)
             async with self._store.write() as session:
-                # Checked again under the write lock: two clicks at once install once.
+                # Checked again under the write lock: two clicks at once install once. The
+                # plugin's row lock is that lock where writers do not take turns (PostgreSQL).
+                await session.execute(
+                    select(Plugin.id).where(Plugin.id == plugin_id).with_for_update()
+                )
                 if await session.get(PluginInstall, key) is None:
                     session.add(
                         PluginInstall(

@@ -11,6 +11,7 @@ from hub.services.accounts import Principal
 from hub.services.errors import Invalid, NotFound
 
 MAX_FILE_SIZE = 2 * 1024**3
+MAX_CONTENT_TYPE_LENGTH = 200
 
 
 class FileService:
@@ -24,6 +25,10 @@ class FileService:
         filename = filename.strip().replace("/", "_").replace("\\", "_")[:500]
         if not filename:
             raise Invalid("a file needs a name: send ?filename=...")
+        if len(content_type) > MAX_CONTENT_TYPE_LENGTH:
+            # Checked, not left to the database: PostgreSQL refuses a longer value (a 500,
+            # after the upload), SQLite would keep it.
+            raise Invalid(f"a Content-Type has at most {MAX_CONTENT_TYPE_LENGTH} characters")
         file_id = new_id()
         key = f"files/{principal.organization_id}/{file_id}"
         size = await self._storage.put(

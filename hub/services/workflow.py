@@ -95,7 +95,11 @@ class WorkflowService:
         await self._workspace.projects.info(principal.organization_id, project_id)
         async with self._store.read() as session:
             rows = await session.scalars(
-                select(PluginStage).where(PluginStage.project_id == project_id)
+                # By stage name: an order of their own on every database (SQLite happened to
+                # give the primary key's, PostgreSQL promises none without ORDER BY).
+                select(PluginStage)
+                .where(PluginStage.project_id == project_id)
+                .order_by(PluginStage.stage)
             )
             return list(rows)
 

@@ -12,8 +12,8 @@ from tests.e2e.harness import HubProcess, PluginProcess
 
 
 @pytest.fixture
-def hub(tmp_path: Path) -> Iterator[HubProcess]:
-    process = HubProcess(tmp_path / "hub")
+def hub(tmp_path: Path, database_url: str) -> Iterator[HubProcess]:
+    process = HubProcess(tmp_path / "hub", database_url=database_url)
     process.data_dir.mkdir(parents=True)
     process.create_admin()
     process.start()

@@ -38,15 +38,22 @@ def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 
 
 
 class HubProcess:
-    """`plugin-hub serve` in a subprocess, on a free loopback port, with its own data dir."""
+    """`plugin-hub serve` in a subprocess, on a free loopback port, with its own data dir.
 
-    def __init__(self, data_dir: Path, *, env: dict[str, str] | None = None) -> None:
+    `database_url` is the `database_url` fixture's (tests/conftest.py): "" for SQLite in the
+    data dir, or the test's own PostgreSQL database. It has no default, so that no test can
+    forget it and leave a hub on SQLite in a run that is meant to be on PostgreSQL."""
+
+    def __init__(
+        self, data_dir: Path, *, database_url: str, env: dict[str, str] | None = None
+    ) -> None:
         self.data_dir = data_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
             **os.environ,
             "HUB_DATA_DIR": str(data_dir),
+            "HUB_DATABASE_URL": database_url,
             "HUB_HEARTBEAT_INTERVAL": "0.5",
             # Short leases and delays so that recovery happens within a test's patience.
             "HUB_LEASE_TTL": "2",
@@ -80,6 +87,11 @@ class HubProcess:
 
     def start(self, timeout: float = 20.0) -> float:
         """Start and wait for /healthz; returns the seconds it took."""
+        self.launch()
+        return self.wait_healthy(timeout)
+
+    def launch(self) -> HubProcess:
+        """Start the process without waiting for it (several hubs starting at once)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:  # the child keeps its own copy of the fd
             self.process = subprocess.Popen(
@@ -89,6 +101,10 @@ class HubProcess:
                 stderr=subprocess.STDOUT,
                 cwd=self.data_dir,
             )
+        return self
+
+    def wait_healthy(self, timeout: float = 20.0) -> float:
+        """Wait for /healthz to answer 200 (AssertionError with the log if the hub exits)."""
         return wait_until(self._healthy, timeout, interval=0.05)
 
     def _healthy(self) -> bool:

@@ -30,8 +30,10 @@ HALF_REQUEST = b"POST /api/v1/plugins HTTP/1.1\r\nHost: hub\r\nContent-Ty"
 class LimitedHub(HubProcess):
     """A hub started with a soft and hard RLIMIT_NOFILE of `fd_limit`, so it cannot raise it."""
 
-    def __init__(self, data_dir: Path, *, fd_limit: int, env: dict[str, str]) -> None:
-        super().__init__(data_dir, env=env)
+    def __init__(
+        self, data_dir: Path, *, database_url: str, fd_limit: int, env: dict[str, str]
+    ) -> None:
+        super().__init__(data_dir, database_url=database_url, env=env)
         self.fd_limit = fd_limit
 
     def start(self, timeout: float = 20.0) -> float:
@@ -60,13 +62,13 @@ def fd_limit() -> int | None:
 
 
 @pytest.fixture
-def hub(tmp_path: Path, fd_limit: int | None) -> Iterator[HubProcess]:
+def hub(tmp_path: Path, database_url: str, fd_limit: int | None) -> Iterator[HubProcess]:
     env = {"HUB_HEADER_TIMEOUT": HEADER_TIMEOUT}
     data_dir = tmp_path / "hub"
     process = (
-        HubProcess(data_dir, env=env)
+        HubProcess(data_dir, database_url=database_url, env=env)
         if fd_limit is None
-        else LimitedHub(data_dir, fd_limit=fd_limit, env=env)
+        else LimitedHub(data_dir, database_url=database_url, fd_limit=fd_limit, env=env)
     )
     process.create_admin()
     process.start()

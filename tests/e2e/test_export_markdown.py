@@ -154,12 +154,14 @@ def test_export_coco_and_yolo_through_the_example(
 
 
 @pytest.fixture
-def s3_hub(tmp_path: Path) -> Iterator[tuple[HubProcess, MotoServer]]:
+def s3_hub(tmp_path: Path, database_url: str) -> Iterator[tuple[HubProcess, MotoServer]]:
     pytest.importorskip("moto", reason="moto is needed for the S3 storage tests")
     moto = MotoServer().start()
     moto.create_bucket("hub-blobs")
     hub = HubProcess(
-        tmp_path / "s3hub", env={**moto.env, "HUB_STORAGE_URL": "s3://hub-blobs/prefix"}
+        tmp_path / "s3hub",
+        database_url=database_url,
+        env={**moto.env, "HUB_STORAGE_URL": "s3://hub-blobs/prefix"},
     )
     hub.data_dir.mkdir(parents=True)
     hub.create_admin()

@@ -19,8 +19,10 @@ LIMIT = 64 * 1024
 
 
 @pytest.fixture
-def hub(tmp_path: Path) -> Iterator[HubProcess]:
-    process = HubProcess(tmp_path / "hub", env={"HUB_MAX_MESSAGE_SIZE": str(LIMIT)})
+def hub(tmp_path: Path, database_url: str) -> Iterator[HubProcess]:
+    process = HubProcess(
+        tmp_path / "hub", database_url=database_url, env={"HUB_MAX_MESSAGE_SIZE": str(LIMIT)}
+    )
     process.data_dir.mkdir(parents=True)
     process.create_admin()
     process.start()

@@ -28,9 +28,9 @@ def hub_env() -> dict[str, str]:
 
 
 @pytest.fixture
-def hub(tmp_path: Path, hub_env: dict[str, str]) -> Iterator[HubProcess]:
+def hub(tmp_path: Path, database_url: str, hub_env: dict[str, str]) -> Iterator[HubProcess]:
     """This module's hub: the shared fixture's, with `hub_env` on top."""
-    process = HubProcess(tmp_path / "hub", env=hub_env)
+    process = HubProcess(tmp_path / "hub", database_url=database_url, env=hub_env)
     process.data_dir.mkdir(parents=True)
     process.create_admin()
     process.start()

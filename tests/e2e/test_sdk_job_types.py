@@ -20,6 +20,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
+from tests.databases import Databases
 from tests.e2e.harness import HubProcess, MotoServer, PluginProcess, wait_until
 from tests.e2e.test_export_markdown import download, iter_tasks, run_job
 
@@ -91,11 +92,12 @@ def _env(hub: HubProcess, workdir: Path) -> Env:
 
 
 @pytest.fixture(scope="module")
-def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+def local(tmp_path_factory: pytest.TempPathFactory, databases: Databases) -> Iterator[Env]:
     root = tmp_path_factory.mktemp("sdk-local")
-    env = _env(HubProcess(root / "hub"), root / "work")
-    yield env
-    env.stop()
+    with databases.new() as database_url:
+        env = _env(HubProcess(root / "hub", database_url=database_url), root / "work")
+        yield env
+        env.stop()
 
 
 @pytest.fixture(scope="module")
@@ -106,17 +108,24 @@ def exporter(local: Env) -> Exporter:
 
 
 @pytest.fixture(scope="module")
-def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Exporter, MotoServer]]:
+def s3(
+    tmp_path_factory: pytest.TempPathFactory, databases: Databases
+) -> Iterator[tuple[Exporter, MotoServer]]:
     pytest.importorskip("moto", reason="moto is needed for the S3 storage tests")
     moto = MotoServer().start()
     moto.create_bucket("sdk-blobs")
     root = tmp_path_factory.mktemp("sdk-s3")
-    hub = HubProcess(root / "hub", env={**moto.env, "HUB_STORAGE_URL": "s3://sdk-blobs/x"})
-    env = _env(hub, root / "work")
-    plugin_id, secret = hub.create_plugin("forms", "export")
-    env.start(EXPORT_PLUGIN, plugin_id, secret)
-    yield Exporter(env, plugin_id, new_project(hub)), moto
-    env.stop()
+    with databases.new() as database_url:
+        hub = HubProcess(
+            root / "hub",
+            database_url=database_url,
+            env={**moto.env, "HUB_STORAGE_URL": "s3://sdk-blobs/x"},
+        )
+        env = _env(hub, root / "work")
+        plugin_id, secret = hub.create_plugin("forms", "export")
+        env.start(EXPORT_PLUGIN, plugin_id, secret)
+        yield Exporter(env, plugin_id, new_project(hub)), moto
+        env.stop()
     moto.stop()
 
 

@@ -1,5 +1,6 @@
 """Fixtures for in-process tests of the hub: a real app (lifespan included) on a temporary
-SQLite database, driven through Starlette's TestClient, plus owners in two organizations."""
+database (SQLite, or PostgreSQL with HUB_TEST_DATABASE_URL: tests/databases.py), driven
+through Starlette's TestClient, plus owners in two organizations."""
 
 from __future__ import annotations
 
@@ -60,9 +61,10 @@ def settings_overrides() -> dict[str, Any]:
 
 
 @pytest.fixture
-def settings(tmp_path: Any, settings_overrides: dict[str, Any]) -> Settings:
+def settings(tmp_path: Any, database_url: str, settings_overrides: dict[str, Any]) -> Settings:
     values: dict[str, Any] = {
         "data_dir": tmp_path,
+        "database_url": database_url,  # "": SQLite in tmp_path (tests/databases.py)
         "heartbeat_interval": HEARTBEAT_INTERVAL,
         "hello_timeout": HELLO_TIMEOUT,
     }

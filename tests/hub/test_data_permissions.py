@@ -30,35 +30,43 @@ def _usual_umask() -> Iterator[None]:
     os.umask(previous)
 
 
-def settings_for(data_dir: Path) -> Settings:
-    return Settings(data_dir=data_dir, heartbeat_interval=0.2, hello_timeout=1.0)
+def settings_for(data_dir: Path, database_url: str) -> Settings:
+    return Settings(
+        data_dir=data_dir, database_url=database_url, heartbeat_interval=0.2, hello_timeout=1.0
+    )
 
 
-def test_a_new_data_dir_and_everything_in_it_are_private(tmp_path: Path) -> None:
+def database_files(database_url: str) -> list[str]:
+    """The files of the database in the data dir: SQLite's, or none on PostgreSQL."""
+    return [] if database_url else ["hub.db", "hub.db-wal", "hub.db-shm"]
+
+
+def test_a_new_data_dir_and_everything_in_it_are_private(tmp_path: Path, database_url: str) -> None:
     data_dir = tmp_path / "data"
-    with TestClient(create_app(settings_for(data_dir))) as client:
+    with TestClient(create_app(settings_for(data_dir, database_url))) as client:
         assert client.get("/healthz").status_code == 200
-        files = ["hub.db", "hub.db-wal", "hub.db-shm", "secret_key"]
+        files = [*database_files(database_url), "secret_key"]
         # While the hub runs: the write-ahead log and shared memory exist then.
         assert {name: mode(data_dir / name) for name in files} == dict.fromkeys(files, 0o600)
     assert mode(data_dir) == 0o700
 
 
 def test_a_loose_data_dir_is_tightened_and_the_log_says_so(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     data_dir = tmp_path / "data"
-    with TestClient(create_app(settings_for(data_dir))):
+    with TestClient(create_app(settings_for(data_dir, database_url))):
         pass
-    loosened = [data_dir / name for name in ("hub.db", "secret_key")]
+    loosened = [data_dir / name for name in (*database_files(database_url)[:1], "secret_key")]
     data_dir.chmod(0o755)
     for path in loosened:
         path.chmod(0o644)
     caplog.set_level(logging.INFO)
 
-    with TestClient(create_app(settings_for(data_dir))) as client:
+    with TestClient(create_app(settings_for(data_dir, database_url))) as client:
         assert client.get("/healthz").status_code == 200
-        assert mode(data_dir / "hub.db-wal") == 0o600
+        for name in database_files(database_url)[1:]:
+            assert mode(data_dir / name) == 0o600
 
     assert mode(data_dir) == 0o700
     assert {mode(path) for path in loosened} == {0o600}
@@ -68,13 +76,17 @@ def test_a_loose_data_dir_is_tightened_and_the_log_says_so(
 
 
 def test_the_cli_creates_a_private_data_dir_too(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     data_dir = tmp_path / "cli-data"
     monkeypatch.setenv("HUB_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("HUB_DATABASE_URL", database_url)
     args = ["admin", "create", "--email", "o@acme.example", "--password", "pw-12345678"]
     assert cli.main([*args, "--org", "acme"]) == 0
     assert "api_key" in capsys.readouterr().out
     assert mode(data_dir) == 0o700
-    assert mode(data_dir / "hub.db") == 0o600
-    assert mode(data_dir / "secret_key") == 0o600
+    for name in [*database_files(database_url)[:1], "secret_key"]:
+        assert mode(data_dir / name) == 0o600

@@ -8,6 +8,7 @@ import asyncio
 import multiprocessing
 import sqlite3
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,15 +16,17 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine
+from sqlalchemy import Connection, bindparam, text
 
 from hub.db.database import Store
 from hub.db.migrations import Base, alembic_config
+from hub.db.tables import UTCDateTime
 from hub.runtime import Hub
 from hub.services import throttle as throttle_module
 from hub.services.errors import TooManyRequests, Unauthenticated
 from hub.services.throttle import FailureThrottle
 from hub.settings import Settings
+from tests.databases import Databases, on_database, store_url
 from tests.hub.conftest import Owner, TestClient
 
 # --- Sign-in throttle -------------------------------------------------------------------
@@ -85,33 +88,43 @@ def test_an_overlong_email_is_not_kept_in_memory(client: TestClient, hub: Hub) -
 # --- Migrations ------------------------------------------------------------------------
 
 
-async def test_a_database_made_by_the_dashboard_before_migrations_starts(
-    tmp_path: Path,
-) -> None:
-    # hub/db/tables.py and workspace.py are unchanged since 65db62f; its create_schema
-    # was `Base.metadata.create_all`, without a version table.
-    engine = create_engine(f"sqlite:///{tmp_path / 'hub.db'}")
-    with engine.begin() as connection:
-        Base.metadata.create_all(connection)
-        connection.exec_driver_sql(
-            "INSERT INTO organizations (id, name, created_at)"
-            " VALUES ('org1', 'acme', '2026-11-20 10:00:00.000000')"
-        )
-    engine.dispose()
+DASHBOARD_ERA = "0002"
+"""The revision whose schema equals what the dashboard's create_all made (65db62f)."""
 
-    hub = Hub(Settings(data_dir=tmp_path))
+
+async def test_a_database_made_by_the_dashboard_before_migrations_starts(
+    tmp_path: Path, empty_database_url: str
+) -> None:
+    # Its create_schema was `Base.metadata.create_all` of the models as they were then, which
+    # revisions 0001 and 0002 make exactly; without a version table.
+    url = store_url(empty_database_url, tmp_path)
+
+    def dashboard_era(connection: Connection) -> None:
+        command.upgrade(alembic_config(connection), DASHBOARD_ERA)
+        connection.exec_driver_sql("DROP TABLE alembic_version")
+        connection.execute(
+            text(
+                "INSERT INTO organizations (id, name, created_at) VALUES ('org1', 'acme', :now)"
+            ).bindparams(bindparam("now", type_=UTCDateTime())),
+            {"now": datetime(2026, 11, 20, 10, tzinfo=UTC)},
+        )
+
+    await on_database(url, dashboard_era)
+
+    hub = Hub(Settings(data_dir=tmp_path, database_url=empty_database_url))
     try:
         await hub.start()
     except Exception:
         await hub.store.close()  # start failed before the hub owned anything else
         raise
     await hub.stop()
-    engine = create_engine(f"sqlite:///{tmp_path / 'hub.db'}")
-    with engine.connect() as connection:
+
+    def check(connection: Connection) -> None:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, Base.metadata) == []
         assert connection.exec_driver_sql("SELECT count(*) FROM organizations").scalar() == 1
-    engine.dispose()
+
+    await on_database(url, check)
 
 
 def _start_schema(url: str, barrier: Any, results: Any) -> None:
@@ -131,39 +144,41 @@ def _start_schema(url: str, barrier: Any, results: Any) -> None:
     asyncio.run(go())
 
 
-def _unversioned_baseline(path: Path) -> None:
-    """What create_all made before migrations existed (revision 0001, no version table), in
-    WAL mode as every hub has kept its database."""
-    engine = create_engine(f"sqlite:///{path}")
-    with engine.begin() as connection:
-        command.upgrade(alembic_config(connection), "0001")
-        connection.exec_driver_sql("DROP TABLE alembic_version")
-    with engine.connect() as connection:
-        connection.exec_driver_sql("PRAGMA journal_mode=WAL")
-    engine.dispose()
+def _unversioned_baseline(connection: Connection) -> None:
+    """What create_all made before migrations existed: revision 0001, no version table."""
+    command.upgrade(alembic_config(connection), "0001")
+    connection.exec_driver_sql("DROP TABLE alembic_version")
 
 
-def test_two_processes_starting_on_one_database_both_start(tmp_path: Path) -> None:
+def _versions(connection: Connection) -> Any:
+    return connection.exec_driver_sql("SELECT count(*) FROM alembic_version").scalar()
+
+
+async def test_two_processes_starting_on_one_database_both_start(
+    tmp_path: Path, databases: Databases
+) -> None:
     spawn = multiprocessing.get_context("spawn")
     outcomes = []
     for trial in range(4):
-        path = tmp_path / f"trial{trial}" / "hub.db"
-        path.parent.mkdir()
-        if trial % 2:
-            _unversioned_baseline(path)
-        barrier, results = spawn.Barrier(2), spawn.Queue()
-        processes = [
-            spawn.Process(
-                target=_start_schema, args=(f"sqlite+aiosqlite:///{path}", barrier, results)
-            )
-            for _ in range(2)
-        ]
-        for process in processes:
-            process.start()
-        outcomes += [results.get(timeout=60) for _ in processes]
-        for process in processes:
-            process.join(timeout=60)
-        with sqlite3.connect(path) as db:
-            assert db.execute("SELECT count(*) FROM alembic_version").fetchone() == (1,)
+        # A new database each trial: a file, or one of its own on PostgreSQL.
+        with databases.new(empty=True) as database_url:
+            url = store_url(database_url, tmp_path / f"trial{trial}")
+            if not database_url:
+                (tmp_path / f"trial{trial}").mkdir()
+            if trial % 2:
+                await on_database(url, _unversioned_baseline)
+                if not database_url:  # in WAL mode, as every hub has kept its SQLite file
+                    with sqlite3.connect(tmp_path / f"trial{trial}" / "hub.db") as db:
+                        db.execute("PRAGMA journal_mode=WAL")
+            barrier, results = spawn.Barrier(2), spawn.Queue()
+            processes = [
+                spawn.Process(target=_start_schema, args=(url, barrier, results)) for _ in range(2)
+            ]
+            for process in processes:
+                process.start()
+            outcomes += [results.get(timeout=60) for _ in processes]
+            for process in processes:
+                process.join(timeout=60)
+            assert await on_database(url, _versions) == 1
     failures = [o for o in outcomes if o != "ok"]
     assert not failures, failures

@@ -1,4 +1,5 @@
-"""Fixtures for the job engine: a fake clock, a real SQLite store, an engine driven by hand,
+"""Fixtures for the job engine: a fake clock, a real store (SQLite, or PostgreSQL with
+HUB_TEST_DATABASE_URL: tests/databases.py), an engine driven by hand,
 and fake plugin connections that record what the hub sends them.
 
 Nothing runs in the background: `Harness.step()` is one delivery round (dispatch, commit,
@@ -270,9 +271,10 @@ def settings_overrides() -> dict[str, Any]:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, settings_overrides: dict[str, Any]) -> Settings:
+def settings(tmp_path: Path, database_url: str, settings_overrides: dict[str, Any]) -> Settings:
     values: dict[str, Any] = {
         "data_dir": tmp_path,
+        "database_url": database_url,
         "lease_ttl": LEASE_TTL,
         "accept_timeout": ACCEPT_TIMEOUT,
         "max_attempts": MAX_ATTEMPTS,
@@ -293,8 +295,8 @@ plugin that does not exist."""
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    store = Store(f"sqlite+aiosqlite:///{tmp_path}/hub.db")
+async def store(settings: Settings) -> AsyncIterator[Store]:
+    store = Store(settings.resolved_database_url)
     await store.create_schema()
     async with store.write() as session:
         session.add(Organization(id=ORG, name="acme"))

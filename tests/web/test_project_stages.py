@@ -133,3 +133,25 @@ def test_rerun_queues_a_job_for_every_task_in_the_stage(
     assert len(jobs.json()["items"]) == 2
     not_bound = user.post(f"/projects/{project['id']}/stages/rerun", {"stage": "qa"})
     assert not_bound.status_code == 404
+
+
+def test_the_bound_stages_are_listed_by_name_whatever_order_they_were_bound_in(
+    client: TestClient, acme: Owner, make_plugin: MakePlugin
+) -> None:
+    stages = ["triage", "model", "check"]
+    project = make_project(client, acme, stages=stages)
+    model = make_plugin(acme, type="model")
+
+    def bind(stage: str, next_stage: str) -> None:
+        response = client.put(
+            f"{API}/projects/{project['id']}/stages/{stage}/plugin",
+            headers=acme.headers,
+            json={"plugin_id": model["id"], "next_stage": next_stage},
+        )
+        assert response.status_code == 200, response.text
+
+    for stage in stages:
+        bind(stage, "review")
+    bind("check", "done")  # an update: PostgreSQL then keeps that row elsewhere on disk
+    listed = _bindings(client, acme, project["id"])
+    assert [b["stage"] for b in listed] == sorted(stages)
