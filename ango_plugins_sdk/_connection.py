@@ -52,6 +52,10 @@ MAX_INCOMING_MESSAGE_SIZE = 4 * DEFAULT_MAX_MESSAGE_SIZE
 """Largest frame this process takes from the hub. It is announced in `hello`, and the hub
 never sends a larger one (it fails a job too big for it instead)."""
 _ENDPOINT = "/ws/plugin"
+NOT_DISPATCHER_MAX_DELAY = 0.5
+"""Longest wait before trying again after a hub node said another node dispatches. Short:
+that 503 comes before the upgrade and costs the node next to nothing, and behind a
+round-robin balancer each try has another chance to reach the dispatcher."""
 
 
 class PluginStopped(Exception):
@@ -155,6 +159,7 @@ class HubConnection:
         attempt = 0
         while not stop.is_set():
             established = False
+            another_node = False
             try:
                 channel = await _unless_stopped(
                     self._transport.connect(
@@ -166,7 +171,11 @@ class HubConnection:
                     break
             except HandshakeRejected as exc:
                 self._raise_if_refused(exc)
-                log.warning("the hub refused the connection: HTTP %s", exc.status)
+                another_node = _hub_error_code(exc.body) == "not_dispatcher"
+                if another_node:
+                    log.info("this hub node does not take plugin connections now; trying again")
+                else:
+                    log.warning("the hub refused the connection: HTTP %s", exc.status)
             except ssl.SSLError as exc:
                 if exc.reason == "WRONG_VERSION_NUMBER":
                     # The server answered in plain text: retrying over TLS cannot help.
@@ -184,10 +193,17 @@ class HubConnection:
             if established:
                 attempt = 0
             delay = self._backoff.delay(attempt)
+            if another_node:
+                # Behind a load balancer the next try may reach the dispatcher: keep trying
+                # soon, without the growing wait meant for a hub that is down.
+                delay = min(delay, NOT_DISPATCHER_MAX_DELAY)
             attempt += 1
             log.info("reconnecting in %.2fs", delay)
+            # asyncio.timeout, not wait_for, which on Python 3.11 can swallow a cancel
+            # that lands as the awaited thing completes (CPython gh-86296).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), delay)
+                async with asyncio.timeout(delay):
+                    await stop.wait()
 
     async def _session(self, channel: Channel, stop: asyncio.Event) -> bool:
         """One connection; True if it got as far as hello (so the backoff starts over)."""
@@ -248,7 +264,8 @@ class HubConnection:
         return True
 
     async def _handshake(self, channel: Channel, core: PluginSession) -> Welcome:
-        frame = await asyncio.wait_for(channel.recv(), core.deadline() - time.monotonic())
+        async with asyncio.timeout(core.deadline() - time.monotonic()):
+            frame = await channel.recv()
         hello = core.receive_welcome(frame, self._jobs.held_jobs(), time.monotonic())
         await channel.send(encode(hello))
         assert core.welcome is not None
@@ -307,7 +324,16 @@ class HubConnection:
 
 def _hub_error(body: str) -> str | None:
     """The message of a hub JSON error body; None if the body is not one."""
+    return _hub_error_field(body, "message")
+
+
+def _hub_error_code(body: str) -> str | None:
+    """The code of a hub JSON error body; None if the body is not one."""
+    return _hub_error_field(body, "code")
+
+
+def _hub_error_field(body: str, field: str) -> str | None:
     try:
-        return str(json.loads(body)["error"]["message"])
+        return str(json.loads(body)["error"][field])
     except (ValueError, KeyError, TypeError):
         return None

@@ -28,14 +28,26 @@ from hub.web.csrf import CsrfTokens
 
 
 async def healthz(request: Request) -> Response:
+    """Up, and in what role: "single" (one hub), "dispatcher" or "node" (several nodes);
+    "degraded" while this node cannot reach its database (it keeps what it holds)."""
     hub = hub_of(request)
-    return JSONResponse(
-        {
-            "status": "ok",
-            "live_connections": len(hub.live.all_connections()),
-            "active_jobs": hub.jobs.active_count(),
-        }
-    )
+    cluster = hub.cluster
+    body: dict[str, object] = {
+        "status": "ok" if cluster is None or cluster.database_ok else "degraded",
+        "role": "single" if cluster is None else "dispatcher" if hub.jobs.dispatching else "node",
+        "live_connections": len(hub.presence.all_connections()),
+        "active_jobs": hub.jobs.active_count(),
+    }
+    if cluster is not None:
+        body.update(node_id=cluster.node_id, epoch=cluster.epoch, database=cluster.database_ok)
+    return JSONResponse(body)
+
+
+async def healthz_dispatcher(request: Request) -> Response:
+    """200 on the node that takes plugin connections, 503 on the others: a load balancer
+    checking it sends plugin WebSockets straight to the dispatcher (docs/scaling.md)."""
+    dispatching = hub_of(request).jobs.dispatching
+    return JSONResponse({"dispatcher": dispatching}, status_code=200 if dispatching else 503)
 
 
 def create_app(
@@ -55,6 +67,7 @@ def create_app(
     app = Starlette(
         routes=[
             Route("/healthz", healthz),
+            Route("/healthz/dispatcher", healthz_dispatcher),
             Route("/metrics", metrics),
             WebSocketRoute("/ws/plugin", plugin_socket),
             Mount("/io", routes=job_io.routes),

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 
 from ango_plugins_sdk.protocol import CloseCode
-from hub.blobs import Storage, storage_from_url
+from hub.blobs import LocalStorage, Storage, storage_from_url
+from hub.cluster import notify
+from hub.cluster.commands import Dispatcher
+from hub.cluster.node import ClusterNode
+from hub.cluster.notify import Listener
+from hub.cluster.presence import Presence
 from hub.db import Store
 from hub.job_types import KINDS, JobKind, JobTypes
 from hub.jobs.engine import JobEngine
@@ -15,6 +21,7 @@ from hub.jobs.loop import EngineLoop
 from hub.jobs.tokens import JobTokens, load_or_create_key
 from hub.paths import asset_file_path
 from hub.private_files import private_dir
+from hub.security import new_id
 from hub.services.accounts import AccountService
 from hub.services.directory import DirectoryService
 from hub.services.files import FileService
@@ -51,12 +58,23 @@ class Hub:
         )
         self.jobs = JobEngine(self.store, self.live, settings, rules=self.job_types)
         self.engine_loop = EngineLoop(self.jobs, self.live)
-        self.plugins = PluginService(self.store, self.live, end_jobs=self.jobs.end_plugin_jobs)
+        self.cluster = self._cluster_node() if not self.store.is_sqlite else None
+        """This node's part in a hub of several nodes (PostgreSQL); None for one SQLite hub."""
+        self.dispatcher = Dispatcher(
+            self.store, self.jobs, self.live, clustered=self.cluster is not None
+        )
+        self.presence = Presence(
+            self.live,
+            self.cluster.view if self.cluster else None,
+            dispatching=lambda: self.jobs.dispatching,
+        )
+        self.plugins = PluginService(self.store, self.dispatcher)
         self.directory = DirectoryService(self.store, self.plugins)
         self.presets = PresetService(self.store, self.plugins)
         self.job_service = JobService(
             self.store,
             self.jobs,
+            self.dispatcher,
             self.plugins,
             self.job_types,
             self.tokens,
@@ -64,16 +82,43 @@ class Hub:
         )
         self.workflow = WorkflowService(self.store, self.workspace, self.plugins, self.job_service)
 
+    def _cluster_node(self) -> ClusterNode:
+        settings = self.settings
+        listener = Listener(
+            settings.resolved_database_url, [notify.COMMANDS, notify.PRESENCE, notify.LEASE]
+        )
+        return ClusterNode(
+            self.store,
+            self.jobs,
+            self.engine_loop,
+            self.live,
+            node_id=f"{socket.gethostname()[:40]}-{new_id()[-12:]}",
+            address=settings.node_address,
+            storage_kind="local" if isinstance(self.storage, LocalStorage) else "s3",
+            lease_ttl=settings.dispatcher_lease_ttl,
+            listener=listener,
+        )
+
     async def start(self) -> None:
         private_dir(self.settings.data_dir)
-        await self.store.create_schema()
-        await self.engine_loop.start()
+        try:
+            await self.store.create_schema()
+            if self.cluster is not None:
+                await self.cluster.start()
+            else:
+                await self.engine_loop.start()
+        except BaseException:
+            await self.store.close()  # refused to start: leave no connection behind
+            raise
 
     async def stop(self) -> None:
         """Stop taking work, tell plugins the hub is restarting, close the database."""
         self.closing.set()
-        # Sockets first, so no outcome arrives after the engine's last commit.
-        await self.live.disconnect_all(CloseCode.SERVICE_RESTART, "hub restarting")
-        await self.engine_loop.stop()
+        if self.cluster is not None:
+            await self.cluster.stop()  # hands the dispatcher lease to another node
+        else:
+            # Sockets first, so no outcome arrives after the engine's last commit.
+            await self.live.disconnect_all(CloseCode.SERVICE_RESTART, "hub restarting")
+            await self.engine_loop.stop()
         await self.store.close()
         await self.storage.close()

@@ -56,6 +56,17 @@ class Settings:
     accept_timeout: float = _env_field(
         "HUB_ACCEPT_TIMEOUT", 5.0, "Seconds a plugin has to accept a job before it is re-queued."
     )
+    dispatcher_lease_ttl: float = _env_field(
+        "HUB_DISPATCHER_LEASE_TTL",
+        5.0,
+        "Several nodes (PostgreSQL): seconds the dispatcher's lease lasts unrenewed; another "
+        "node takes over after it has seen the lease lapse for this long.",
+    )
+    node_address: str = _env_field(
+        "HUB_NODE_ADDRESS",
+        "",
+        "Several nodes: this node's address as operators know it (shown on /healthz).",
+    )
     reconnect_grace: float = _env_field(
         "HUB_RECONNECT_GRACE",
         2.0,
@@ -120,6 +131,7 @@ class Settings:
             "hello_timeout",
             "accept_timeout",
             "reconnect_grace",
+            "dispatcher_lease_ttl",
             "retry_delay",
             "header_timeout",
         )

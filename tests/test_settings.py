@@ -24,6 +24,7 @@ STRING_SAMPLES = {
     "sqlite_synchronous": "FULL",
     "secret_key": "a-shared-signing-key-for-every-hub",
     "log_level": "DEBUG",
+    "node_address": "10.0.0.7:8000",
 }
 
 

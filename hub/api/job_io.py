@@ -47,7 +47,7 @@ class _DataRequest:
 async def data_path(request: Request) -> Response:
     hub = hub_of(request)
     token = bearer_token(request, missing="send the job token as 'Authorization: Bearer <token>'")
-    job = hub.job_service.running_attempt(token, request.path_params["job_id"])
+    job = await hub.job_service.running_attempt(token, request.path_params["job_id"])
     name = request.path_params["name"]
     path, params = _find(hub.job_types[job.type].paths, request.method, name)
     if path is None:

@@ -23,13 +23,13 @@ async def metrics(request: Request) -> Response:
         "live_connections",
         "gauge",
         "Plugin processes connected now.",
-        [("", len(hub.live.all_connections()))],
+        [("", len(hub.presence.all_connections()))],
     )
     metric(
         "live_plugins",
         "gauge",
         "Plugins with at least one live process.",
-        [("", len(hub.live.live_plugin_ids()))],
+        [("", len(hub.presence.live_plugin_ids()))],
     )
     running = engine.running_count()
     metric(
@@ -52,5 +52,18 @@ async def metrics(request: Request) -> Response:
         "counter",
         "Transactions written by the job engine.",
         [("", engine.commits)],
+    )
+    cluster = hub.cluster
+    metric(
+        "dispatcher",
+        "gauge",
+        "1 while this node runs the job engine and holds the plugin connections.",
+        [("", 1.0 if engine.dispatching else 0.0)],
+    )
+    metric(
+        "database_up",
+        "gauge",
+        "0 while this node cannot reach its database.",
+        [("", 1.0 if cluster is None or cluster.database_ok else 0.0)],
     )
     return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")

@@ -17,7 +17,7 @@ from hub.services.plugins import PluginCreate, PluginUpdate
 
 
 def plugin_view(request: Request, plugin: Plugin) -> dict[str, Any]:
-    connections = hub_of(request).live.connections(plugin.id)
+    connections = hub_of(request).presence.connections(plugin.id)
     return {
         "id": plugin.id,
         "organization_id": plugin.organization_id,

@@ -19,6 +19,21 @@ _ID_SHAPE = re.compile(r"[0-9a-f]{24}")
 
 async def plugin_socket(websocket: WebSocket) -> None:
     hub = hub_of(websocket)
+    if not hub.dispatcher.here:
+        # Plugin connections belong with the dispatcher; the SDK retries (through the load
+        # balancer, which may route it there: docs/scaling.md).
+        response = JSONResponse(
+            {
+                "error": {
+                    "code": "not_dispatcher",
+                    "message": "this hub node does not hold plugin connections now; retry",
+                }
+            },
+            status_code=503,
+            headers={"Retry-After": "1"},
+        )
+        await websocket.send_denial_response(response)
+        return
     credentials = parse_basic_auth(websocket.headers.get("authorization"))
     if credentials is None:
         await _deny(websocket, "send 'Authorization: Basic base64(plugin_id:secret)'")

@@ -130,7 +130,10 @@ class PluginSession:
         while True:
             now = time.monotonic()
             try:
-                frame = await asyncio.wait_for(self._receive_frame(), self._core.deadline() - now)
+                # asyncio.timeout, not wait_for, which on 3.11 can swallow a cancel
+                # (CPython gh-86296).
+                async with asyncio.timeout(self._core.deadline() - now):
+                    frame = await self._receive_frame()
             except TimeoutError:
                 await self._time_out()
                 return

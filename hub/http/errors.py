@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from hub.jobs.committer import Fenced
 from hub.services.errors import (
     Conflict,
     Forbidden,
@@ -83,12 +84,23 @@ async def on_http_error(_request: Request, exc: Exception) -> Response:
     )
 
 
+async def on_fenced(_request: Request, exc: Exception) -> Response:
+    """The node stopped dispatching during the request: nothing of it was written."""
+    return error_response(
+        503,
+        "unavailable",
+        "the job dispatcher moved to another hub node; nothing was changed; retry",
+        headers={"Retry-After": "1"},
+    )
+
+
 async def on_unexpected_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(500, "internal", "internal error; the hub's log has the details")
 
 
 EXCEPTION_HANDLERS = {
+    Fenced: on_fenced,
     ServiceError: on_service_error,
     ValidationError: on_validation_error,
     HTTPException: on_http_error,

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hub.db import JobLog, StoredFile
-from hub.jobs.live import LiveConnection
+from hub.jobs.live import Process
 from hub.jobs.queue import INTERACTIVE
 from hub.jobs.state import StoredOrActiveJob
 
@@ -66,7 +66,7 @@ def log_view(record: JobLog) -> dict[str, Any]:
     }
 
 
-def connection_view(connection: LiveConnection) -> dict[str, Any]:
+def connection_view(connection: Process) -> dict[str, Any]:
     return {
         "id": connection.id,
         "sdk_version": connection.sdk_version,

@@ -10,6 +10,10 @@ before the call.
 Effects run first in their transaction, each in a savepoint, and each reports back whether
 it held; the job states are snapshotted after that, so a job whose effect failed is
 written as failed in the same transaction, never as succeeded.
+
+With several hub nodes, every transaction begins with the `fence`: it checks (and
+renews) the dispatcher lease this engine runs under, so a node that lost it writes
+nothing. A fenced transaction is not retried: the committer stops and says so.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from hub.jobs.state import MUTABLE_COLUMNS, ActiveJob
 log = logging.getLogger("hub.jobs")
 
 Effect = Callable[[AsyncSession], Awaitable[None]]
+Fence = Callable[[AsyncSession], Awaitable[None]]
+"""Raises `Fenced` inside a write transaction unless this node still holds its lease."""
 EffectDone = Callable[[Exception | None], None]
 """Told how an effect went (None: it held), inside its transaction, before the job states
 are snapshotted: what it changes in memory is written with it."""
@@ -41,12 +47,25 @@ _UPDATE_JOB = (
 )
 
 
+class Fenced(Exception):
+    """This node no longer holds the dispatcher lease: its writes were refused."""
+
+
 class Committer:
     def __init__(
-        self, store: Store, *, after_commit: Callable[[list[tuple[ActiveJob, str]]], None]
+        self,
+        store: Store,
+        *,
+        after_commit: Callable[[list[tuple[ActiveJob, str]]], None],
+        fence: Fence | None = None,
+        on_fenced: Callable[[Fenced], None] | None = None,
     ) -> None:
         self._store = store
         self._after_commit = after_commit
+        self._fence = fence
+        self._on_fenced = on_fenced
+        self.fenced: Fenced | None = None
+        """Set once a transaction was refused for a lost lease; nothing is written after."""
         self._new: dict[str, ActiveJob] = {}
         self._dirty: dict[str, ActiveJob] = {}
         self._logs: list[dict[str, Any]] = []
@@ -104,7 +123,10 @@ class Committer:
         return not (self._writing or self._new or self._dirty or self._logs or self._effects)
 
     async def commit(self) -> None:
-        """Wait until everything recorded so far is durable."""
+        """Wait until everything recorded so far is durable. Raises `Fenced` once this
+        node lost the dispatcher lease."""
+        if self.fenced is not None:
+            raise self.fenced
         if self.idle:
             return
         waiter = asyncio.get_running_loop().create_future()
@@ -122,8 +144,22 @@ class Committer:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
 
+    async def abandon(self) -> None:
+        """Stop the writer and forget what is pending, unwritten (the lease is gone). Whoever
+        waits for a commit is told `Fenced`: what they wait for will never be written here."""
+        if self.fenced is None:
+            self.fenced = Fenced("this node stopped dispatching: the lease was lost")
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        self._new, self._dirty, self._logs, self._effects = {}, {}, [], []
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_exception(self.fenced)
+        self._waiters = []
+
     async def _run(self) -> None:
-        while True:
+        while self.fenced is None:
             await self._wake.wait()
             self._wake.clear()
             self._writing = True
@@ -143,6 +179,8 @@ class Committer:
         logs: list[dict[str, Any]] = []
         try:
             async with self._store.write() as session:
+                if self._fence is not None:
+                    await self._fence(session)
                 for effect, then in effects:
                     await _run_effect(session, effect, then)
                 # Snapshots are taken now, after the effects told their jobs how they went;
@@ -164,6 +202,9 @@ class Committer:
                     await session.execute(_UPDATE_JOB, updates)
                 if logs:
                     await session.execute(insert(_JOB_LOGS), logs)
+        except Fenced as fenced:
+            self._stop_fenced(fenced, waiters)
+            return
         except Exception as exc:
             log.exception("group commit of %d jobs failed; will retry", len(new) + len(dirty))
             # Put the changes back so the next transaction retries them. An effect's
@@ -182,6 +223,17 @@ class Committer:
         self.commits += 1
         self._after_commit(written)
         _resolve(waiters)
+
+    def _stop_fenced(self, fenced: Fenced, waiters: list[asyncio.Future[None]]) -> None:
+        """The lease is gone: nothing recorded may be written any more, by this node."""
+        log.warning("the dispatcher lease was lost: this node writes no more job states")
+        self.fenced = fenced
+        for waiter in [*waiters, *self._waiters]:
+            if not waiter.done():
+                waiter.set_exception(fenced)
+        self._waiters = []
+        if self._on_fenced is not None:
+            self._on_fenced(fenced)
 
 
 def _resolve(waiters: list[asyncio.Future[None]]) -> None:

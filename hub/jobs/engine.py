@@ -33,10 +33,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ango_plugins_sdk.protocol import JobStatus, MessageTooLarge
 from hub.db import JobRow, Plugin
-from hub.jobs.committer import Effect
+from hub.jobs.committer import Effect, Fence
 from hub.jobs.dispatch import assign_round
 from hub.jobs.leases import Leases
-from hub.jobs.ledger import CANCELLED, Applied, Outgoing, TypeRules
+from hub.jobs.ledger import CANCELLED, Applied, OnFenced, Outgoing, TypeRules
 from hub.jobs.reports import PluginReports
 from hub.jobs.state import ActiveJob, StoredOrActiveJob, error, move
 
@@ -50,9 +50,12 @@ _PLUGIN_DELETED = "cancelled: the plugin was deleted"
 class JobEngine(PluginReports, Leases):
     # --- life of the engine ----------------------------------------------------------
 
-    async def start(self) -> None:
-        """Reload active jobs. Running ones get a fresh lease, so their plugins can
-        reconnect and claim them (`hello.jobs`) before they are re-queued."""
+    async def start(self, *, fence: Fence | None = None, on_fenced: OnFenced | None = None) -> None:
+        """Start a term as dispatcher: reload active jobs. Running ones get a fresh lease, so
+        their plugins can reconnect and claim them (`hello.jobs`) before they are re-queued.
+        With several nodes, `fence` checks the dispatcher lease in every write, and
+        `on_fenced` hears when it was lost."""
+        self._new_term(fence, on_fenced)
         now = self._clock()
         async with self._store.read() as session:
             rows = await session.scalars(
@@ -89,8 +92,53 @@ class JobEngine(PluginReports, Leases):
         for plugin_id in plugin_ids - existing:
             await self.end_plugin_jobs(plugin_id)
 
+    @property
+    def dispatching(self) -> bool:
+        """True during a term: the engine holds the jobs and hands them out."""
+        return self._dispatching
+
+    async def abandon(self) -> None:
+        """End the term without writing anything more: the lease is gone, and the next
+        dispatcher starts from the database."""
+        self._dispatching = False
+        await self._committer.abandon()
+        self._new_term()
+
+    async def adopt(self, job_ids: list[str]) -> int:
+        """Take into the books jobs another node stored (a submit there): queued ones are
+        queued here. Returns how many were new to the books."""
+        missing = [job_id for job_id in job_ids if job_id not in self._active]
+        if not missing:
+            return 0
+        async with self._store.read() as session:
+            rows = list(await session.scalars(select(JobRow).where(JobRow.id.in_(missing))))
+        adopted = 0
+        for row in rows:
+            if row.id in self._active or JobStatus(row.status).is_terminal:
+                continue
+            job = ActiveJob.from_row(row)
+            self._active[job.id] = job
+            adopted += 1
+            if job.status == JobStatus.QUEUED and not self._rules.is_run(job):
+                self._enqueue(job)
+            if job.plugin_id in self._deleted_plugins:
+                self._end_plugin_jobs(job.plugin_id)
+        return adopted
+
+    async def durable(self) -> None:
+        """Wait until everything recorded so far is on disk."""
+        await self._committer.commit()
+
+    def also(self, effect: Effect) -> None:
+        """Write `effect` in the next transaction (under the lease, with the job states)."""
+        self._committer.also(effect)
+        self._work.set()
+
     async def stop(self) -> None:
         """Stop dispatching and hand assignments no plugin has accepted back to the queue."""
+        if self._committer.fenced is not None:
+            await self.abandon()  # nothing may be written any more
+            return
         self._dispatching = False
         for job_id in list(self._running):
             job = self._active[job_id]

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from ango_plugins_sdk.protocol import Backoff, Cancel, HubMessage, JobStatus
 from hub.db import Store
-from hub.jobs.committer import Committer, Effect
+from hub.jobs.committer import Committer, Effect, Fence, Fenced
 from hub.jobs.live import LiveConnection, LiveRegistry
 from hub.jobs.queue import PluginQueue
 from hub.jobs.state import ActiveJob, error, move
@@ -24,6 +24,7 @@ from hub.settings import Settings
 log = logging.getLogger("hub.jobs")
 
 RETRY_DELAY_CAP = 60.0
+OnFenced = Callable[[Fenced], None]
 CANCELLED = "cancelled by user"
 
 
@@ -87,19 +88,26 @@ class Ledger:
         self._retry_backoff = Backoff(
             initial=settings.retry_delay, maximum=max(RETRY_DELAY_CAP, settings.retry_delay)
         )
+        self._work = asyncio.Event()
+        self.finished: Counter[str] = Counter()
+        """Jobs that reached each terminal status since the hub started (for /metrics)."""
+        self._new_term()
+
+    def _new_term(self, fence: Fence | None = None, on_fenced: OnFenced | None = None) -> None:
+        """Empty books for a term as dispatcher: what was in memory belongs to the last term
+        (or to no one), and the database is the truth a term starts from."""
         self._active: dict[str, ActiveJob] = {}
         self._running: set[str] = set()
         self._queues: defaultdict[str, PluginQueue] = defaultdict(PluginQueue)
-        self._committer = Committer(store, after_commit=self._forget_finished)
+        self._committer = Committer(
+            self._store, after_commit=self._forget_finished, fence=fence, on_fenced=on_fenced
+        )
         self._kicked: set[str] = set()
         self._outgoing: list[Outgoing] = []
-        self._work = asyncio.Event()
         self._dispatching = False
         self._deleted_plugins: set[str] = set()
-        """Plugins deleted while the hub runs: a job submitted to one in a race with the
+        """Plugins deleted during this term: a job submitted to one in a race with the
         delete ends at once instead of waiting for a process that will never come."""
-        self.finished: Counter[str] = Counter()
-        """Jobs that reached each terminal status since the hub started (for /metrics)."""
 
     @property
     def commits(self) -> int:

@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
 from pydantic import BaseModel
 
@@ -21,6 +22,31 @@ from ango_plugins_sdk.protocol import CloseCode
 
 Closer = Callable[[CloseCode, str], Awaitable[None]]
 Sender = Callable[[BaseModel], Awaitable[None]]
+
+
+class Process(Protocol):
+    """A live plugin process as pages and the API show it, wherever it is connected."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def plugin_id(self) -> str: ...
+    @property
+    def sdk_version(self) -> str: ...
+    @property
+    def plugin_version(self) -> str: ...
+    @property
+    def hostname(self) -> str: ...
+    @property
+    def pid(self) -> int: ...
+    @property
+    def capacity(self) -> int: ...
+    @property
+    def running(self) -> int: ...
+    @property
+    def connected_at(self) -> datetime: ...
+    @property
+    def last_heartbeat_at(self) -> datetime: ...
 
 
 @dataclass(eq=False, slots=True)
@@ -62,7 +88,8 @@ class LiveRegistry:
     async def wait_changed(self, within: float) -> None:
         """Return when a connection comes or goes, or after `within` seconds."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._changed.wait(), within)
+            async with asyncio.timeout(within):  # not wait_for: see hub/cluster/notify.py
+                await self._changed.wait()
 
     def add(self, connection: LiveConnection) -> None:
         self._by_id[connection.id] = connection
@@ -112,5 +139,10 @@ class LiveRegistry:
         await asyncio.gather(*(close(code, reason) for close in closers))
         return len(connections)
 
-    async def disconnect_all(self, code: CloseCode, reason: str) -> None:
-        await asyncio.gather(*(c.close(code, reason) for c in self.all_connections()))
+    async def disconnect_all(self, code: CloseCode, reason: str, *, within: float = 5.0) -> None:
+        """Close every connection; wait at most `within` seconds for the closing handshakes,
+        so that a peer that reads nothing cannot hold up a shutdown or a step-down (each is
+        offline at once; a slow close finishes in the background)."""
+        closing = [asyncio.ensure_future(c.close(code, reason)) for c in self.all_connections()]
+        if closing:
+            await asyncio.wait(closing, timeout=within)

@@ -15,8 +15,10 @@ import contextlib
 import logging
 
 from ango_plugins_sdk.protocol import MessageTooLarge
+from hub.jobs.committer import Fence, Fenced
 from hub.jobs.engine import JobEngine
 from hub.jobs.leases import TICK
+from hub.jobs.ledger import OnFenced
 from hub.jobs.live import LiveRegistry
 
 log = logging.getLogger("hub.jobs")
@@ -28,8 +30,9 @@ class EngineLoop:
         self._live = live
         self._tasks: list[asyncio.Task[None]] = []
 
-    async def start(self) -> None:
-        await self._engine.start()
+    async def start(self, *, fence: Fence | None = None, on_fenced: OnFenced | None = None) -> None:
+        """Start a term as dispatcher (see `JobEngine.start`)."""
+        await self._engine.start(fence=fence, on_fenced=on_fenced)
         self._tasks = [
             asyncio.create_task(self._deliver_forever(), name="job-delivery"),
             asyncio.create_task(self._reap_forever(), name="job-reaper"),
@@ -39,10 +42,19 @@ class EngineLoop:
         """Send what is ready, stop the tasks, then stop the engine (which writes the rest)."""
         with contextlib.suppress(Exception):
             await self.deliver()
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._stop_tasks()
         await self._engine.stop()
+
+    async def abandon(self) -> None:
+        """End the term at once, writing and sending nothing more (the lease is gone)."""
+        await self._stop_tasks()
+        await self._engine.abandon()
+
+    async def _stop_tasks(self) -> None:
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def deliver(self) -> None:
         """One round: flush the engine and send what it returns."""
@@ -66,6 +78,8 @@ class EngineLoop:
             await self._engine.wait_for_work()
             try:
                 await self.deliver()
+            except Fenced:
+                return  # the node is stepping down; the next term starts afresh
             except Exception:
                 # A failed commit is retried by the committer; carry on with the next round.
                 log.exception("job delivery round failed; carrying on")

@@ -10,6 +10,7 @@ from pydantic_core import to_json
 from sqlalchemy import select
 
 from ango_plugins_sdk.protocol import JobStatus
+from hub.cluster.commands import Dispatcher
 from hub.db import JobLog, JobRow, Store
 from hub.db.paging import newest_first
 from hub.job_types import JobTypes
@@ -49,6 +50,7 @@ class JobService:
         self,
         store: Store,
         engine: JobEngine,
+        dispatcher: Dispatcher,
         plugins: PluginService,
         job_types: JobTypes,
         tokens: JobTokens,
@@ -57,6 +59,9 @@ class JobService:
     ) -> None:
         self._store = store
         self._engine = engine
+        """Read here for the jobs this node dispatches (the freshest state)."""
+        self._dispatcher = dispatcher
+        """Where changes to jobs go: this node's engine, or the dispatcher's."""
         self._plugins = plugins
         self._job_types = job_types
         self._tokens = tokens
@@ -101,7 +106,7 @@ class JobService:
                     self._check_size(job, prefix)
             jobs += made
             shown.append(made[0])
-        await self._engine.submit(jobs)
+        await self._dispatcher.submit(jobs)
         return shown
 
     def _check_size(self, job: ActiveJob, prefix: str) -> None:
@@ -117,9 +122,10 @@ class JobService:
                 f"{self._max_job_size} bytes (half of HUB_MAX_MESSAGE_SIZE): {hint}"
             )
 
-    def running_attempt(self, token: str, job_id: str) -> ActiveJob:
+    async def running_attempt(self, token: str, job_id: str) -> ActiveJob:
         """The job whose running attempt `token` was issued for; it opens that job's data
-        paths while the attempt runs, and nothing else."""
+        paths while the attempt runs, and nothing else. Any node answers: the dispatcher
+        from memory, another node from the stored row."""
         try:
             grant = self._tokens.verify(token)
         except InvalidToken as exc:
@@ -127,6 +133,10 @@ class JobService:
         if grant.job_id != job_id:
             raise Forbidden("this token is for another job")
         job = self._engine.active(grant.job_id)
+        if job is None and not self._dispatcher.here:
+            async with self._store.read() as session:
+                row = await session.get(JobRow, grant.job_id)
+            job = ActiveJob.from_row(row) if row is not None else None
         if job is None or not job.holds(grant.job_id, grant.attempt):
             raise Forbidden("this job attempt is no longer running")
         return job
@@ -206,17 +216,18 @@ class JobService:
 
     async def cancel(self, principal: Principal, job_id: str) -> StoredOrActiveJob:
         job = await self.get(principal, job_id)
-        if not isinstance(job, ActiveJob) or job.is_terminal:
+        if JobStatus(job.status).is_terminal:
             raise Conflict(f"job {job_id} already {job.status}")
-        await self._engine.cancel(job)
-        return job
+        await self._dispatcher.cancel(job.id, "cancelled by user")
+        return await self.get(principal, job_id)
 
     async def retry(self, principal: Principal, job_id: str) -> StoredOrActiveJob:
         job = await self.get(principal, job_id)
-        if isinstance(job, ActiveJob) and not job.is_terminal:
+        if not JobStatus(job.status).is_terminal:
             raise Conflict(f"job {job_id} is still {job.status}; cancel it first")
         self._job_types[job.type].check_retry()
         # Still there and still usable (an install stops working when the plugin turns
         # private); the retry keeps the job's version pin.
         await self._plugins.usable(principal.organization_id, job.plugin_id)
-        return await self._engine.retry(job)
+        await self._dispatcher.retry(job.id)
+        return await self.get(principal, job_id)

@@ -7,7 +7,6 @@ editing, secrets, deleting — is for its owner only.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -15,9 +14,9 @@ from sqlalchemy import CompoundSelect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ango_plugins_sdk.protocol import CloseCode, JobType
+from hub.cluster.commands import Dispatcher
 from hub.db import Plugin, PluginInstall, Store, utcnow
 from hub.db.paging import newest_first
-from hub.jobs.live import LiveRegistry
 from hub.security import hash_token, new_plugin_secret, token_matches
 from hub.services.config_schema import check_config, validate_schema
 from hub.services.errors import Invalid, NotFound
@@ -83,15 +82,10 @@ class PluginUpdate(BaseModel):
     job_timeout_s: Timeout | None = None
 
 
-EndJobs = Callable[[str], Awaitable[int]]
-"""Ends every unfinished job of a plugin (the job engine's `end_plugin_jobs`)."""
-
-
 class PluginService:
-    def __init__(self, store: Store, live: LiveRegistry, *, end_jobs: EndJobs) -> None:
+    def __init__(self, store: Store, dispatcher: Dispatcher) -> None:
         self._store = store
-        self._live = live
-        self._end_jobs = end_jobs
+        self._dispatcher = dispatcher
 
     async def create(self, organization_id: str, spec: PluginCreate) -> tuple[Plugin, str]:
         """A new plugin and its secret. The secret is returned once and stored only hashed."""
@@ -180,10 +174,10 @@ class PluginService:
             if plugin is None or plugin.organization_id != organization_id:
                 raise NotFound(f"plugin {plugin_id} not found")
             await session.delete(plugin)
-        await self._live.disconnect(plugin_id, CloseCode.PLUGIN_DELETED, "plugin deleted")
+        await self._dispatcher.disconnect(plugin_id, CloseCode.PLUGIN_DELETED, "plugin deleted")
         # No process of it can ever connect again: its unfinished jobs (the installers'
         # too) end now, as cancelled, instead of waiting forever.
-        await self._end_jobs(plugin_id)
+        await self._dispatcher.end_plugin_jobs(plugin_id)
 
     async def rotate_secret(self, organization_id: str, plugin_id: str) -> tuple[Plugin, str]:
         """A new secret; the old one stops working and its live sessions are closed."""
@@ -194,7 +188,9 @@ class PluginService:
                 raise NotFound(f"plugin {plugin_id} not found")
             plugin.secret_hash = hash_token(secret)
             plugin.secret_rotated_at = utcnow()
-        await self._live.disconnect(plugin_id, CloseCode.CREDENTIALS_REVOKED, "secret rotated")
+        await self._dispatcher.disconnect(
+            plugin_id, CloseCode.CREDENTIALS_REVOKED, "secret rotated"
+        )
         return plugin, secret
 
     async def authenticate(self, plugin_id: str, secret: str) -> Plugin | None:

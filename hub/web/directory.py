@@ -21,7 +21,7 @@ async def list_directory(request: Request, me: SignedIn) -> Response:
         "directory/list.html",
         section="directory",
         entries=entries,
-        connections={e.plugin.id: hub.live.connections(e.plugin.id) for e in entries},
+        connections={e.plugin.id: hub.presence.connections(e.plugin.id) for e in entries},
         next_cursor=next_cursor,
         type_labels=hub_of(request).job_types.labels(),
     )
@@ -35,7 +35,7 @@ async def show_entry(request: Request, me: SignedIn) -> Response:
         "directory/detail.html",
         section="directory",
         entry=entry,
-        connections=hub.live.connections(entry.plugin.id),
+        connections=hub.presence.connections(entry.plugin.id),
         type_labels=hub_of(request).job_types.labels(),
     )
 

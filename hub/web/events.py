@@ -75,7 +75,7 @@ def _live_snapshot(hub: Hub, own: set[str], installed: set[str]) -> dict[str, li
     owner's business."""
     snapshot: dict[str, list[dict[str, Any]]] = {}
     for plugin_id in own | installed:
-        connections = hub.live.connections(plugin_id)
+        connections = hub.presence.connections(plugin_id)
         if not connections:
             continue
         if plugin_id in own:
@@ -112,7 +112,7 @@ async def plugin_events(request: Request, me: SignedIn) -> Response:
             else:
                 yield ""
             # Connects and disconnects wake us at once; load changes show within a second.
-            await pause(hub, lambda: hub.live.wait_changed(1.0))
+            await pause(hub, lambda: hub.presence.wait_changed(1.0))
 
     return stream(hub, frames())
 

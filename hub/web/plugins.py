@@ -85,7 +85,7 @@ async def list_plugins(request: Request, me: SignedIn) -> Response:
     plugins, next_cursor = await hub.plugins.page(
         me.principal.organization_id, cursor=request.query_params.get("cursor"), limit=50
     )
-    live = hub.live.live_plugin_ids()
+    live = hub.presence.live_plugin_ids()
     return render(
         request,
         "plugins/list.html",
@@ -166,7 +166,7 @@ async def show_plugin(request: Request, me: SignedIn) -> Response:
         "plugins/detail.html",
         section="plugins",
         plugin=plugin,
-        connections=hub.live.connections(plugin.id),
+        connections=hub.presence.connections(plugin.id),
         jobs=jobs,
         presets=await hub.presets.list_presets(me.principal, plugin.id),
         type_labels=hub_of(request).job_types.labels(),

@@ -77,7 +77,7 @@ async def render_run_form(
         plugin=plugin,
         job_type=job_type.value,
         type_label=kind.label,
-        is_live=bool(hub.live.connections(plugin.id)),
+        is_live=bool(hub.presence.connections(plugin.id)),
         submit_label=kind.action,
         needs_project=kind.needs_project,
         reloads_on_project=job_type in RELOADS_ON_PROJECT,

@@ -17,7 +17,7 @@ from ango_plugins_sdk import (
     PluginStopped,
 )
 from ango_plugins_sdk._connection import MAX_INCOMING_MESSAGE_SIZE, websocket_url
-from ango_plugins_sdk.protocol import PROTOCOL_VERSION, CloseCode, JobType
+from ango_plugins_sdk.protocol import PROTOCOL_VERSION, Backoff, CloseCode, JobType
 from tests.sdk.fakehub import PLUGIN_ID, SECRET, FakeChannel, FakeHub, custom_plugin, serving
 
 
@@ -135,3 +135,16 @@ async def test_a_hub_speaking_another_protocol_version_stops_the_plugin() -> Non
         with pytest.raises(PluginStopped, match=f"the hub speaks protocol {PROTOCOL_VERSION + 1}"):
             await served.finished()
     assert hub.connects == 1
+
+
+async def test_a_node_that_does_not_dispatch_is_tried_again_soon() -> None:
+    """Behind a load balancer the next try may reach the dispatcher: the wait stays short,
+    though the backoff asked for 100 s."""
+    hub = FakeHub()
+    body = json.dumps({"error": {"code": "not_dispatcher", "message": "retry"}})
+    hub.refuse_next(503, body)
+    hub.refuse_next(503, body)
+    slow = Backoff(initial=100.0, maximum=100.0)
+    async with serving(custom_plugin(echo), hub, backoff=slow):
+        await hub.session(0)  # the two refusals opened no channel
+    assert hub.connects == 3

@@ -23,6 +23,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, inspect, text
 
+import hub.db.cluster_tables  # its tables join Base.metadata too
 import hub.db.workspace_tables  # noqa: F401 (its tables join Base.metadata)
 from hub.db.tables import Base
 

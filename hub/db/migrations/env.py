@@ -7,6 +7,7 @@ from typing import Any, Literal
 from alembic import context
 from alembic.autogenerate.api import AutogenContext
 
+import hub.db.cluster_tables  # its tables join Base.metadata too
 import hub.db.workspace_tables  # noqa: F401 (its tables join Base.metadata)
 from hub.db.tables import Base, UTCDateTime
 

@@ -1,0 +1,220 @@
+"""What the services ask of the dispatcher, whichever node they run on.
+
+On the dispatcher the engine is called directly. On another node a request becomes a row
+in `hub_commands` (new jobs are stored in the same transaction), announced with NOTIFY;
+the dispatcher applies commands in order and deletes each in the fenced transaction that
+writes what it changed, so every command is applied once, by whichever node is the
+dispatcher when it is read, and none is lost when the dispatcher changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ango_plugins_sdk.protocol import CloseCode, JobStatus
+from hub.cluster import notify
+from hub.db import JobRow, Store
+from hub.db.cluster_tables import HubCommand
+from hub.jobs.committer import Fenced
+from hub.jobs.engine import JobEngine
+from hub.jobs.live import LiveRegistry
+from hub.jobs.state import ActiveJob
+
+log = logging.getLogger("hub.cluster")
+
+BATCH = 200
+"""Commands applied in one round."""
+POLL = 0.5
+"""Seconds between two reads of the commands when no news came."""
+CONFIRM_WITHIN = 5.0
+"""Seconds a node waits for the dispatcher to apply its cancel or retry before answering."""
+_CHECK_EVERY = 0.05
+
+
+class Dispatcher:
+    """The services' way to the job engine: here, or through the commands table."""
+
+    def __init__(
+        self,
+        store: Store,
+        engine: JobEngine,
+        live: LiveRegistry,
+        *,
+        clustered: bool,
+    ) -> None:
+        self._store = store
+        self._engine = engine
+        self._live = live
+        self._clustered = clustered
+
+    @property
+    def here(self) -> bool:
+        """True when this node runs the engine (always, for a single hub)."""
+        return not self._clustered or self._engine.dispatching
+
+    async def submit(self, jobs: list[ActiveJob]) -> None:
+        """Store new jobs; queued when this returns (here), or once the dispatcher adopts
+        them (elsewhere; they are stored, and shown queued, at once)."""
+        rows = [job.insert_row() for job in jobs]  # as submitted: the engine changes them
+        if self.here:
+            try:
+                await self._engine.submit(jobs)
+                return
+            except Fenced:
+                if not self._clustered:
+                    raise
+                # the lease went while they waited, unwritten: the next dispatcher's
+        async with self._store.write() as session:
+            await session.execute(insert(JobRow), rows)
+            await _send(session, "adopt", {"job_ids": [job.id for job in jobs]})
+
+    async def cancel(self, job_id: str, reason: str) -> None:
+        if self.here:
+            job = self._engine.active(job_id)
+            try:
+                if job is not None:
+                    await self._engine.cancel(job, reason=reason)
+                return
+            except Fenced:
+                if not self._clustered:
+                    raise
+                # the lease went meanwhile: the next dispatcher cancels it
+        await self._ask("cancel", {"job_id": job_id, "reason": reason})
+
+    async def retry(self, job_id: str) -> None:
+        if self.here:
+            try:
+                await _retry(self._store, self._engine, job_id)
+                return
+            except Fenced:
+                if not self._clustered:
+                    raise
+                # the lease went meanwhile: the next dispatcher retries it
+        await self._ask("retry", {"job_id": job_id})
+
+    async def end_plugin_jobs(self, plugin_id: str) -> None:
+        if self.here:
+            try:
+                await self._engine.end_plugin_jobs(plugin_id)
+                return
+            except Fenced:
+                if not self._clustered:
+                    raise
+                # the lease went meanwhile: the next dispatcher ends them
+        await self._ask("end_plugin_jobs", {"plugin_id": plugin_id})
+
+    async def disconnect(self, plugin_id: str, code: CloseCode, reason: str) -> None:
+        """Close the plugin's connections (secret rotated, plugin deleted)."""
+        await self._live.disconnect(plugin_id, code, reason)  # sockets still in a handshake
+        if self._clustered and not self._engine.dispatching:
+            await self._ask(
+                "disconnect", {"plugin_id": plugin_id, "code": int(code), "reason": reason}
+            )
+
+    async def _ask(self, kind: str, payload: dict[str, Any]) -> None:
+        """Send a command and wait (a while) until the dispatcher applied it."""
+        async with self._store.write() as session:
+            command_id = await _send(session, kind, payload)
+        deadline = time.monotonic() + CONFIRM_WITHIN
+        while time.monotonic() < deadline:
+            async with self._store.read() as session:
+                if await session.get(HubCommand, command_id) is None:
+                    return
+            await asyncio.sleep(_CHECK_EVERY)
+        log.warning("the dispatcher has not applied command %s (%s) yet", command_id, kind)
+
+
+async def _send(session: AsyncSession, kind: str, payload: dict[str, Any]) -> int:
+    result = await session.execute(
+        insert(HubCommand).values(kind=kind, payload=payload).returning(HubCommand.id)
+    )
+    await notify.notify(session, notify.COMMANDS)
+    return int(result.scalar_one())
+
+
+async def _retry(store: Store, engine: JobEngine, job_id: str) -> None:
+    async with store.read() as session:
+        row = await session.get(JobRow, job_id)
+    if row is not None and JobStatus(row.status).is_terminal and engine.active(job_id) is None:
+        await engine.retry(row)
+
+
+Apply = Callable[[dict[str, Any]], Awaitable[object]]
+
+
+class CommandConsumer:
+    """The dispatcher's side: applies the commands, oldest first."""
+
+    def __init__(
+        self, store: Store, engine: JobEngine, live: LiveRegistry, listener: notify.Listener
+    ) -> None:
+        self._store = store
+        self._engine = engine
+        self._listener = listener
+        self._task: asyncio.Task[None] | None = None
+        self._apply: dict[str, Apply] = {
+            "adopt": lambda p: self._adopt(p["job_ids"]),
+            "cancel": lambda p: self._cancel(p["job_id"], p["reason"]),
+            "retry": lambda p: _retry(store, engine, p["job_id"]),
+            "end_plugin_jobs": lambda p: engine.end_plugin_jobs(p["plugin_id"]),
+            "disconnect": lambda p: live.disconnect(
+                p["plugin_id"], CloseCode(p["code"]), p["reason"]
+            ),
+        }
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._consume_forever(), name="hub-commands")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _consume_forever(self) -> None:
+        while True:
+            try:
+                while await self.consume():
+                    pass
+            except Exception:
+                log.exception("applying the commands of other nodes failed; retrying")
+            await self._listener.wait(notify.COMMANDS, POLL)
+
+    async def consume(self) -> int:
+        """Apply a batch of waiting commands; how many there were."""
+        async with self._store.read() as session:
+            commands = list(
+                await session.scalars(select(HubCommand).order_by(HubCommand.id).limit(BATCH))
+            )
+        if not commands:
+            return 0
+        ids = [command.id for command in commands]
+
+        async def forget(session: AsyncSession) -> None:
+            await session.execute(delete(HubCommand).where(HubCommand.id.in_(ids)))
+
+        # Deleted in the same fenced transaction as what they change: applied once.
+        self._engine.also(forget)
+        for command in commands:
+            apply = self._apply.get(command.kind)
+            if apply is None:
+                log.warning("ignoring an unknown command %r", command.kind)
+                continue
+            await apply(command.payload)
+        await self._engine.durable()
+        return len(commands)
+
+    async def _adopt(self, job_ids: list[str]) -> None:
+        await self._engine.adopt(job_ids)
+
+    async def _cancel(self, job_id: str, reason: str) -> None:
+        job = self._engine.active(job_id)
+        if job is not None:
+            await self._engine.cancel(job, reason=reason)
