@@ -171,7 +171,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=50)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        hub = HubProcess(Path(tmp) / "hub", env={"HUB_LOG_LEVEL": "WARNING"})
+        hub = HubProcess(Path(tmp) / "hub", database_url="", env={"HUB_LOG_LEVEL": "WARNING"})
         hub.data_dir.mkdir(parents=True)
         hub.create_admin(email=EMAIL)
         hub.start()

@@ -1,25 +1,36 @@
-"""Job dispatch throughput and latency against a real hub and real plugin processes.
+"""Job dispatch throughput and latency against real hubs and real plugin processes.
 
     .venv/bin/python bench/dispatch.py [--jobs 20000] [--plugins 4] [--rate 50] [--seconds 10]
+        [--setups sqlite,pg1,pg2,pg3] [--postgres postgresql+asyncpg://127.0.0.1/postgres]
 
-Prints, from one run on this machine:
+Runs each setup in turn, in one run on this machine: `sqlite` is the single hub with its
+embedded defaults; `pgN` is N hub nodes on one fresh PostgreSQL database with S3 storage on
+moto's server (multi-node mode, docs/scaling.md), the plugin processes connected to the
+dispatcher (as a balancer routing /ws/plugin by /healthz/dispatcher does) and every request
+sent to the nodes in turn. For each it prints:
   - throughput: N no-op custom jobs through M plugin processes, submit to succeeded;
   - latency: jobs submitted one by one at a fixed rate, submit -> succeeded p50/p99
     (hub timestamps, one clock);
-  - ceiling: round trips per second of a bare `websockets` echo on loopback with the
-    same number of connections, and the ratio of the two.
+  - with several nodes, cancel through a node that does not dispatch: request -> the job
+    `cancelled`, as that node shows it;
+then the ceiling: round trips per second of a bare `websockets` echo on loopback with the
+same number of connections, and each setup's ratio to it.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import itertools
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -30,53 +41,198 @@ sys.path.insert(0, str(ROOT))
 
 from _stats import latency_ms, percentile  # noqa: E402
 
-from tests.e2e.harness import HubProcess, PluginProcess, free_port, wait_until  # noqa: E402
+from tests.databases import FALLBACK_SERVER, PostgresServer  # noqa: E402
+from tests.e2e.harness import (  # noqa: E402
+    HubProcess,
+    MotoServer,
+    PluginProcess,
+    free_port,
+    wait_until,
+)
 
 BATCH = 1000
+BUCKET = "bench"
 
 
-def throughput(hub: HubProcess, plugin_id: str, count: int) -> tuple[float, float]:
-    """Submit `count` jobs in batches as fast as possible; (jobs/s, seconds)."""
+@dataclass
+class Result:
+    setup: str
+    jobs_per_s: float
+    seconds: float
+    p50: float
+    p99: float
+    cancels: list[float]
+
+
+class Nodes:
+    """The hub's nodes as a client sees them: requests go to each in turn."""
+
+    def __init__(self, nodes: list[HubProcess]) -> None:
+        self.nodes = nodes
+        self._turn = itertools.cycle(nodes)
+        self.client = httpx.Client(
+            headers={"Authorization": f"Bearer {nodes[0].api_key}"}, timeout=60
+        )
+
+    def next(self) -> str:
+        return next(self._turn).url
+
+    def dispatcher(self) -> HubProcess:
+        for node in self.nodes:
+            if self.client.get(f"{node.url}/healthz/dispatcher").status_code == 200:
+                return node
+        raise RuntimeError("no node dispatches")
+
+    def settled(self) -> bool:
+        """No job queued or running, as the database and the dispatcher tell."""
+        url = self.nodes[0].url
+        for status in ("queued", "running"):
+            page = self.client.get(f"{url}/api/v1/jobs", params={"status": status, "limit": 1})
+            if page.json()["items"]:
+                return False
+        active: int = self.client.get(f"{self.dispatcher().url}/healthz").json()["active_jobs"]
+        return active == 0
+
+
+def throughput(nodes: Nodes, plugin_id: str, count: int) -> tuple[float, float]:
+    """Submit `count` jobs in batches as fast as possible, through the nodes in turn;
+    (jobs/s, seconds) until every one succeeded."""
     started = time.monotonic()
-    with httpx.Client(headers={"Authorization": f"Bearer {hub.api_key}"}, timeout=60) as client:
-        for offset in range(0, count, BATCH):
-            size = min(BATCH, count - offset)
-            response = client.post(
-                f"{hub.url}/api/v1/plugins/{plugin_id}/jobs/batch",
-                json={"jobs": [{"config": {"n": offset + i}} for i in range(size)]},
-            )
-            response.raise_for_status()
-        while True:
-            stats = client.get(f"{hub.url}/healthz").json()
-            if stats["active_jobs"] == 0:
-                break
-            time.sleep(0.01)
+    for offset in range(0, count, BATCH):
+        size = min(BATCH, count - offset)
+        response = nodes.client.post(
+            f"{nodes.next()}/api/v1/plugins/{plugin_id}/jobs/batch",
+            json={"jobs": [{"config": {"n": offset + i}} for i in range(size)]},
+        )
+        response.raise_for_status()
+    while not nodes.settled():
+        time.sleep(0.01)
     elapsed = time.monotonic() - started
     return count / elapsed, elapsed
 
 
-def latency(hub: HubProcess, plugin_id: str, rate: float, seconds: float) -> list[float]:
-    """Submit single jobs at `rate`/s; submit->succeeded in ms, from the hub's own timestamps."""
+def latency(nodes: Nodes, plugin_id: str, rate: float, seconds: float) -> list[float]:
+    """Submit single jobs at `rate`/s through the nodes in turn; submit->succeeded in ms,
+    from the hub's own timestamps."""
     ids = []
     interval = 1 / rate
-    with httpx.Client(headers={"Authorization": f"Bearer {hub.api_key}"}, timeout=10) as client:
-        next_at = time.monotonic()
-        end = next_at + seconds
-        while next_at < end:
-            response = client.post(
-                f"{hub.url}/api/v1/plugins/{plugin_id}/jobs", json={"config": {}}
-            )
-            response.raise_for_status()
-            ids.append(response.json()["id"])
-            next_at += interval
-            time.sleep(max(0.0, next_at - time.monotonic()))
-        wait_until(lambda: client.get(f"{hub.url}/healthz").json()["active_jobs"] == 0, timeout=30)
-        latencies = []
-        for job_id in ids:
-            job = client.get(f"{hub.url}/api/v1/jobs/{job_id}").json()
-            assert job["status"] == "succeeded", job
-            latencies.append(latency_ms(job))
+    next_at = time.monotonic()
+    end = next_at + seconds
+    while next_at < end:
+        response = nodes.client.post(
+            f"{nodes.next()}/api/v1/plugins/{plugin_id}/jobs", json={"config": {}}
+        )
+        response.raise_for_status()
+        ids.append(response.json()["id"])
+        next_at += interval
+        time.sleep(max(0.0, next_at - time.monotonic()))
+    wait_until(nodes.settled, timeout=60)
+    latencies = []
+    for job_id in ids:
+        job = nodes.client.get(f"{nodes.next()}/api/v1/jobs/{job_id}").json()
+        assert job["status"] == "succeeded", job
+        latencies.append(latency_ms(job))
     return latencies
+
+
+def cancels(nodes: Nodes, plugin_id: str, rounds: int) -> list[float]:
+    """Seconds from a cancel sent to a node that does not dispatch, for a job running on a
+    process the dispatcher holds, until that node shows the job `cancelled`."""
+    dispatcher = nodes.dispatcher()
+    other = next(node for node in nodes.nodes if node is not dispatcher)
+    client = nodes.client
+    measured = []
+    for _ in range(rounds):
+        response = client.post(
+            f"{dispatcher.url}/api/v1/plugins/{plugin_id}/jobs", json={"config": {"sleep": 60}}
+        )
+        job_url = f"{other.url}/api/v1/jobs/{response.json()['id']}"
+
+        def status(url: str = job_url) -> str:
+            value: str = client.get(url).json()["status"]
+            return value
+
+        wait_until(lambda: status() == "running", timeout=30)
+        started = time.monotonic()
+        client.post(f"{job_url}/cancel").raise_for_status()
+        wait_until(lambda: status() == "cancelled", timeout=30, interval=0.01)
+        measured.append(time.monotonic() - started)
+    return measured
+
+
+@contextlib.contextmanager
+def hub_nodes(
+    root: Path, count: int, database_url: str, env: dict[str, str]
+) -> Iterator[list[HubProcess]]:
+    nodes = [
+        HubProcess(root / f"node{n}", database_url=database_url, env=env) for n in range(count)
+    ]
+    try:
+        nodes[0].data_dir.mkdir(parents=True)
+        key = nodes[0].create_admin()
+        for node in nodes:
+            node.api_key = key
+            node.launch()
+        for node in nodes:
+            node.wait_healthy(30)
+        yield nodes
+    finally:
+        for node in nodes:
+            if node.process is not None:
+                node.stop()
+
+
+def measure(setup: str, nodes: list[HubProcess], args: argparse.Namespace) -> Result:
+    view = Nodes(nodes)
+    dispatcher = view.dispatcher()
+    plugin_id, secret = dispatcher.create_plugin("noop")
+    plugins = []
+    try:
+        for _ in range(args.plugins):
+            plugin = PluginProcess(
+                "bench/noop_plugin.py",
+                hub=dispatcher,
+                plugin_id=plugin_id,
+                secret=secret,
+                env={"CONCURRENCY": str(args.concurrency)},
+            )
+            plugins.append(plugin.start())
+        wait_until(
+            lambda: len(dispatcher.plugin(plugin_id)["connections"]) == args.plugins, timeout=30
+        )
+        throughput(view, plugin_id, 1000)  # warm up
+        rate, elapsed = throughput(view, plugin_id, args.jobs)
+        lat = latency(view, plugin_id, args.rate, args.seconds)
+        cancelled = cancels(view, plugin_id, args.cancels) if len(nodes) > 1 else []
+    finally:
+        for plugin in plugins:
+            plugin.stop()
+        view.client.close()
+    return Result(setup, rate, elapsed, statistics.median(lat), percentile(lat, 0.99), cancelled)
+
+
+def run_setup(setup: str, args: argparse.Namespace, root: Path) -> Result:
+    quiet = {"HUB_LOG_LEVEL": "WARNING"}
+    if setup == "sqlite":
+        with hub_nodes(root / setup, 1, "", quiet) as nodes:
+            return measure(setup, nodes, args)
+    count = int(setup.removeprefix("pg"))
+    server = PostgresServer(args.postgres)
+    moto = MotoServer().start()
+    try:
+        server.connect()
+        moto.create_bucket(BUCKET)
+        env = {
+            **quiet,
+            **moto.env,
+            "HUB_STORAGE_URL": f"s3://{BUCKET}/{setup}",
+            "HUB_SECRET_KEY": "one-key-for-every-node",
+        }
+        with server.database() as url, hub_nodes(root / setup, count, url, env) as nodes:
+            return measure(setup, nodes, args)
+    finally:
+        server.close()
+        moto.stop()
 
 
 def echo_ceiling(connections: int, messages: int) -> float:
@@ -123,49 +279,39 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--rate", type=float, default=50)
     parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--cancels", type=int, default=10)
+    parser.add_argument("--setups", default="sqlite,pg1,pg2,pg3")
+    parser.add_argument("--postgres", default=FALLBACK_SERVER)
     args = parser.parse_args()
 
+    results = []
     with tempfile.TemporaryDirectory() as tmp:
-        hub = HubProcess(Path(tmp) / "hub", env={"HUB_LOG_LEVEL": "WARNING"})
-        hub.data_dir.mkdir(parents=True)
-        hub.create_admin()
-        hub.start()
-        plugin_id, secret = hub.create_plugin("noop")
-        plugins = []
-        try:
-            for _ in range(args.plugins):
-                plugin = PluginProcess(
-                    "bench/noop_plugin.py",
-                    hub=hub,
-                    plugin_id=plugin_id,
-                    secret=secret,
-                    env={"CONCURRENCY": str(args.concurrency)},
-                )
-                plugins.append(plugin.start())
-            wait_until(
-                lambda: len(hub.plugin(plugin_id)["connections"]) == args.plugins, timeout=15
-            )
-            throughput(hub, plugin_id, 1000)  # warm up
-            rate, elapsed = throughput(hub, plugin_id, args.jobs)
-            lat = latency(hub, plugin_id, args.rate, args.seconds)
-        finally:
-            for plugin in plugins:
-                plugin.stop()
-            hub.stop()
+        for setup in args.setups.split(","):
+            results.append(run_setup(setup, args, Path(tmp)))
+            print(f"  ({setup} done)", file=sys.stderr)
     ceiling = echo_ceiling(args.plugins, 50_000)
     print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}")
     print(
-        f"throughput: {args.jobs} no-op jobs, {args.plugins} plugin processes "
-        f"(capacity {args.concurrency} each): {rate:,.0f} jobs/s ({elapsed:.2f} s)"
+        f"{args.jobs} no-op jobs, {args.plugins} plugin processes (capacity "
+        f"{args.concurrency} each); latency at {args.rate:g} jobs/s for {args.seconds:g} s"
     )
     print(
-        f"latency at {args.rate:g} jobs/s for {args.seconds:g} s ({len(lat)} jobs): "
-        f"p50 {statistics.median(lat):.2f} ms, p99 {percentile(lat, 0.99):.2f} ms"
+        f"{'setup':<8} {'jobs/s':>8} {'seconds':>8} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'ratio':>6}  cancel via another node (median / max)"
     )
+    for r in results:
+        cancel = (
+            f"{statistics.median(r.cancels) * 1000:.0f} ms / {max(r.cancels) * 1000:.0f} ms"
+            if r.cancels
+            else "-"
+        )
+        print(
+            f"{r.setup:<8} {r.jobs_per_s:>8,.0f} {r.seconds:>8.2f} {r.p50:>8.2f} {r.p99:>8.2f} "
+            f"{r.jobs_per_s / ceiling:>6.3f}  {cancel}"
+        )
     print(
         f"ceiling: bare websockets echo, {args.plugins} connections: {ceiling:,.0f} round trips/s"
     )
-    print(f"ratio: jobs/s / echo round trips/s = {rate / ceiling:.3f}")
 
 
 if __name__ == "__main__":

@@ -46,6 +46,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         hub = HubProcess(
             Path(tmp) / "hub",
+            database_url="",
             env={"HUB_HEARTBEAT_INTERVAL": str(args.heartbeat), "HUB_LOG_LEVEL": "WARNING"},
         )
         hub.data_dir.mkdir(parents=True)
@@ -127,7 +128,7 @@ def measure_failover(rounds: int, *, grace: float | None) -> list[float]:
         env["HUB_RECONNECT_GRACE"] = str(grace)
     waits: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
-        hub = HubProcess(Path(tmp) / "hub", env=env)
+        hub = HubProcess(Path(tmp) / "hub", database_url="", env=env)
         hub.data_dir.mkdir(parents=True)
         hub.create_admin()
         hub.start()
