@@ -57,8 +57,9 @@ def create_app(
     hub = Hub(settings or Settings.from_env(), kinds=kinds)
 
     @asynccontextmanager
-    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(started: Starlette) -> AsyncIterator[None]:
         await hub.start()
+        started.state.csrf = CsrfTokens(hub.signing_key)  # the key is final once started
         try:
             yield
         finally:

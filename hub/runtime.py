@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import socket
 
 from ango_plugins_sdk.protocol import CloseCode
@@ -13,6 +14,7 @@ from hub.cluster.commands import Dispatcher
 from hub.cluster.node import ClusterNode
 from hub.cluster.notify import Listener
 from hub.cluster.presence import Presence
+from hub.cluster.shared_key import shared_signing_key
 from hub.db import Store
 from hub.job_types import KINDS, JobKind, JobTypes
 from hub.jobs.engine import JobEngine
@@ -51,7 +53,14 @@ class Hub:
         self.sessions = SessionService(self.store)
         self.workspace = Workspace.build(self.store, self.storage, asset_url=asset_file_path)
         self.files = FileService(self.store, self.storage)
-        self.signing_key = load_or_create_key(settings.data_dir, settings.secret_key)
+        # Several nodes must share the key: without HUB_SECRET_KEY, the one in the database
+        # (read at start); a single SQLite hub keeps its own in the data dir.
+        self._key_from_database = not self.store.is_sqlite and not settings.secret_key
+        self.signing_key = (
+            secrets.token_bytes(32)  # replaced at start, before any request is served
+            if self._key_from_database
+            else load_or_create_key(settings.data_dir, settings.secret_key)
+        )
         self.tokens = JobTokens(self.signing_key)
         self.job_types = JobTypes.build(
             self.workspace, self.files, self.storage, self.tokens, kinds=kinds
@@ -103,6 +112,9 @@ class Hub:
         private_dir(self.settings.data_dir)
         try:
             await self.store.create_schema()
+            if self._key_from_database:
+                self.signing_key = await shared_signing_key(self.store)
+                self.tokens.use_key(self.signing_key)
             if self.cluster is not None:
                 await self.cluster.start()
             else:

@@ -9,6 +9,9 @@
   dispatcher's fenced transactions, so each is applied once, whoever is dispatcher then.
 - `live_processes`: the plugin processes connected to the dispatcher, so that every node
   can answer "is it live, and where" without a socket of its own.
+- `shared_keys`: the signing key of job tokens and CSRF tokens when HUB_SECRET_KEY is not
+  set: made by the first node, read by every other, so that nothing but the database URL
+  and the storage URL has to be shared by hand.
 
 A single hub on SQLite has the tables too (one schema everywhere) but never uses them.
 """
@@ -18,7 +21,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Integer, String
+from sqlalchemy import BigInteger, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hub.db.tables import Base, utcnow
@@ -68,3 +71,10 @@ class LiveProcess(Base):
     running: Mapped[int] = mapped_column(Integer, default=0)
     connected_at: Mapped[datetime]
     last_heartbeat_at: Mapped[datetime]
+
+
+class SharedKey(Base):
+    __tablename__ = "shared_keys"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[bytes] = mapped_column(LargeBinary)

@@ -54,6 +54,11 @@ class JobTokens:
     def __init__(self, key: bytes) -> None:
         self._key = key
 
+    def use_key(self, key: bytes) -> None:
+        """Sign and check with `key` from now on (the key several nodes share, read from the
+        database at start-up, before any token is issued)."""
+        self._key = key
+
     def issue(self, job_id: str, attempt: int, *, ttl: float = TOKEN_TTL) -> str:
         payload = _b64(
             json.dumps({"j": job_id, "a": attempt, "e": int(time.time() + ttl)}).encode()

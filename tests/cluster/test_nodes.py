@@ -184,3 +184,16 @@ def test_local_storage_is_refused_beside_another_node(start_node: StartNode) -> 
     start_node(storage_url="")
     with pytest.raises(SharedLocalStorage, match="HUB_STORAGE_URL=s3://"):
         start_node(storage_url="")
+
+
+def test_without_a_configured_key_the_nodes_share_one_from_the_database(
+    start_node: StartNode,
+) -> None:
+    first, second = start_node(secret_key=""), start_node(secret_key="")
+    token = first.hub.tokens.issue("01a2514860627d27da651794", 1)
+    grant = second.hub.tokens.verify(token)  # a job's data path served by another node
+    assert (grant.job_id, grant.attempt) == ("01a2514860627d27da651794", 1)
+    csrf = first.client.app.state.csrf  # type: ignore[attr-defined]
+    other_csrf = second.client.app.state.csrf  # type: ignore[attr-defined]
+    assert other_csrf.is_valid("a-session", csrf.token_for("a-session"))
+    assert not (first.hub.settings.data_dir / "secret_key").exists()

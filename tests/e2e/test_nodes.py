@@ -109,7 +109,7 @@ class Cluster:
         env = {
             **self.s3.env,
             "HUB_STORAGE_URL": f"s3://{BUCKET}/{self.root.name}",
-            "HUB_SECRET_KEY": "one-key-for-every-node",
+            # No HUB_SECRET_KEY: the nodes share the key the first one put in the database.
             "HUB_DISPATCHER_LEASE_TTL": "2",
             "HUB_LEASE_TTL": "5",
             "HUB_MAX_ATTEMPTS": "10",

@@ -1,5 +1,6 @@
 """Several hub nodes on one PostgreSQL database: the dispatcher's lease, the nodes, the
-commands other nodes send the dispatcher, and the live plugin processes (hub/db/cluster_tables.py).
+commands other nodes send the dispatcher, the live plugin processes and the signing key they
+share (hub/db/cluster_tables.py).
 
 Revision ID: 0003
 Revises: 0002
@@ -62,8 +63,16 @@ def upgrade() -> None:
             batch_op.f("ix_live_processes_plugin_id"), ["plugin_id"], unique=False
         )
 
+    op.create_table(
+        "shared_keys",
+        sa.Column("name", sa.String(length=32), nullable=False),
+        sa.Column("value", sa.LargeBinary(), nullable=False),
+        sa.PrimaryKeyConstraint("name"),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("shared_keys")
     with op.batch_alter_table("live_processes", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_live_processes_plugin_id"))
 
