@@ -45,8 +45,12 @@ async def healthz(request: Request) -> Response:
 
 async def healthz_dispatcher(request: Request) -> Response:
     """200 on the node that takes plugin connections, 503 on the others: a load balancer
-    checking it sends plugin WebSockets straight to the dispatcher (docs/scaling.md)."""
-    dispatching = hub_of(request).jobs.dispatching
+    checking it sends plugin WebSockets straight to the dispatcher (docs/scaling.md). A
+    dispatcher that cannot reach the database says 503 too: new sockets had better wait
+    for whichever node holds the lease once it is back."""
+    hub = hub_of(request)
+    reachable = hub.cluster is None or hub.cluster.database_ok
+    dispatching = hub.jobs.dispatching and reachable
     return JSONResponse({"dispatcher": dispatching}, status_code=200 if dispatching else 503)
 
 

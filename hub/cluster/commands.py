@@ -16,16 +16,17 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import delete, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ango_plugins_sdk.protocol import CloseCode, JobStatus
 from hub.cluster import notify
 from hub.db import JobRow, Store
 from hub.db.cluster_tables import HubCommand
-from hub.jobs.committer import Fenced
+from hub.jobs.committer import Effect, Fenced
 from hub.jobs.engine import JobEngine
 from hub.jobs.live import LiveRegistry
-from hub.jobs.state import ActiveJob
+from hub.jobs.state import ActiveJob, StoredOrActiveJob
 
 log = logging.getLogger("hub.cluster")
 
@@ -72,13 +73,17 @@ class Dispatcher:
                     raise
                 # the lease went while they waited, unwritten: the next dispatcher's
         async with self._store.write() as session:
-            await session.execute(insert(JobRow), rows)
+            # The rows may be written already (their commit went through just before the
+            # lease did): the adopt finds them either way.
+            await session.execute(
+                pg_insert(JobRow).on_conflict_do_nothing(index_elements=[JobRow.id]), rows
+            )
             await _send(session, "adopt", {"job_ids": [job.id for job in jobs]})
 
     async def cancel(self, job_id: str, reason: str) -> None:
         if self.here:
-            job = self._engine.active(job_id)
             try:
+                job = await _in_the_books(self._engine, job_id)
                 if job is not None:
                     await self._engine.cancel(job, reason=reason)
                 return
@@ -139,14 +144,36 @@ async def _send(session: AsyncSession, kind: str, payload: dict[str, Any]) -> in
     return int(result.scalar_one())
 
 
-async def _retry(store: Store, engine: JobEngine, job_id: str) -> None:
-    async with store.read() as session:
-        row = await session.get(JobRow, job_id)
-    if row is not None and JobStatus(row.status).is_terminal and engine.active(job_id) is None:
-        await engine.retry(row)
+async def _retry(
+    store: Store, engine: JobEngine, job_id: str, forget: Effect | None = None
+) -> None:
+    # A job the engine still holds is read from memory: it may have finished a moment ago,
+    # its row not yet written.
+    job: StoredOrActiveJob | None = engine.active(job_id)
+    if job is None:
+        async with store.read() as session:
+            job = await session.get(JobRow, job_id)
+    if forget is not None:
+        engine.also(forget)  # no await until the retry is recorded: one transaction
+    current = engine.active(job_id)
+    if job is not None and JobStatus(job.status).is_terminal and current in (None, job):
+        await engine.retry(job)
 
 
-Apply = Callable[[dict[str, Any]], Awaitable[object]]
+async def _in_the_books(engine: JobEngine, job_id: str) -> ActiveJob | None:
+    """The engine's job, adopted first when another node stored it and its adopt command
+    has not been applied yet (a cancel may overtake it)."""
+    job = engine.active(job_id)
+    if job is None and await engine.adopt([job_id]):
+        job = engine.active(job_id)
+    return job
+
+
+Apply = Callable[[dict[str, Any], Effect], Awaitable[object]]
+"""Applies one command's payload. It records `forget` (the command's deletion) with
+`engine.also` after its reads and right before the change it records, with no await between,
+so that both are written in one transaction: a command is deleted exactly when what it
+changed is written."""
 
 
 class CommandConsumer:
@@ -159,14 +186,13 @@ class CommandConsumer:
         self._engine = engine
         self._listener = listener
         self._task: asyncio.Task[None] | None = None
+        self._live = live
         self._apply: dict[str, Apply] = {
-            "adopt": lambda p: self._adopt(p["job_ids"]),
-            "cancel": lambda p: self._cancel(p["job_id"], p["reason"]),
-            "retry": lambda p: _retry(store, engine, p["job_id"]),
-            "end_plugin_jobs": lambda p: engine.end_plugin_jobs(p["plugin_id"]),
-            "disconnect": lambda p: live.disconnect(
-                p["plugin_id"], CloseCode(p["code"]), p["reason"]
-            ),
+            "adopt": self._adopt,
+            "cancel": self._cancel,
+            "retry": lambda p, forget: _retry(store, engine, p["job_id"], forget),
+            "end_plugin_jobs": self._end_plugin_jobs,
+            "disconnect": self._disconnect,
         }
 
     def start(self) -> None:
@@ -195,26 +221,42 @@ class CommandConsumer:
             )
         if not commands:
             return 0
-        ids = [command.id for command in commands]
-
-        async def forget(session: AsyncSession) -> None:
-            await session.execute(delete(HubCommand).where(HubCommand.id.in_(ids)))
-
-        # Deleted in the same fenced transaction as what they change: applied once.
-        self._engine.also(forget)
         for command in commands:
+            forget = _forget(command.id)
             apply = self._apply.get(command.kind)
             if apply is None:
                 log.warning("ignoring an unknown command %r", command.kind)
+                self._engine.also(forget)
                 continue
-            await apply(command.payload)
+            await apply(command.payload, forget)
         await self._engine.durable()
         return len(commands)
 
-    async def _adopt(self, job_ids: list[str]) -> None:
-        await self._engine.adopt(job_ids)
+    async def _adopt(self, payload: dict[str, Any], forget: Effect) -> None:
+        # Forgetting it early loses nothing: the jobs are stored queued, and a dispatcher
+        # loads every queued job when its term starts.
+        self._engine.also(forget)
+        await self._engine.adopt(payload["job_ids"])
 
-    async def _cancel(self, job_id: str, reason: str) -> None:
-        job = self._engine.active(job_id)
+    async def _cancel(self, payload: dict[str, Any], forget: Effect) -> None:
+        job = await _in_the_books(self._engine, payload["job_id"])
+        self._engine.also(forget)
         if job is not None:
-            await self._engine.cancel(job, reason=reason)
+            await self._engine.cancel(job, reason=payload["reason"])
+
+    async def _end_plugin_jobs(self, payload: dict[str, Any], forget: Effect) -> None:
+        self._engine.also(forget)
+        await self._engine.end_plugin_jobs(payload["plugin_id"])
+
+    async def _disconnect(self, payload: dict[str, Any], forget: Effect) -> None:
+        # No stored change: a dispatcher closes every socket when its term ends anyway.
+        self._engine.also(forget)
+        code = CloseCode(payload["code"])
+        await self._live.disconnect(payload["plugin_id"], code, payload["reason"])
+
+
+def _forget(command_id: int) -> Effect:
+    async def forget(session: AsyncSession) -> None:
+        await session.execute(delete(HubCommand).where(HubCommand.id == command_id))
+
+    return forget

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -108,7 +108,14 @@ class Lease:
         """The check every engine transaction starts with: it renews the lease, and holds
         its row until the commit, so no takeover can slip between check and write."""
 
+        # A dispatcher that stops mid-transaction (SIGSTOP, a network cut) would hold the
+        # lease row's lock, and so block every takeover, for as long as its connection
+        # lives; PostgreSQL ends such a transaction once it has been idle for a TTL.
+        limit_ms = int(self._ttl.total_seconds() * 1000)
+        idle_limit = text(f"SET LOCAL idle_in_transaction_session_timeout = {limit_ms}")
+
         async def check(session: AsyncSession) -> None:
+            await session.execute(idle_limit)
             if not await self._extend(session, epoch):
                 raise Fenced(f"epoch {epoch} is no longer this node's")
 

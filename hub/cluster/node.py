@@ -91,7 +91,10 @@ class ClusterNode:
         self._seen: tuple[int, str, object] | None = None
         self._seen_since = 0.0
         self._tasks: list[asyncio.Task[None]] = []
-        self._stepping_down: asyncio.Task[None] | None = None
+        self._stepping_down: asyncio.Future[None] | None = None
+        self._role_lock = asyncio.Lock()
+        """Taking the lease, beginning and ending a term: one at a time, so that a
+        step-down still under way cannot end the term that follows it."""
 
     # --- life of the node --------------------------------------------------------------
 
@@ -110,13 +113,14 @@ class ClusterNode:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self.epoch is not None:
-            epoch = self.epoch
-            await self._end_term(graceful=True)
-            with contextlib.suppress(Exception):
-                await self._lease.release(epoch)
-                async with self._store.write() as session:
-                    await notify.notify(session, notify.LEASE)
+        async with self._role_lock:
+            if self.epoch is not None:
+                epoch = self.epoch
+                await self._end_term(graceful=True)
+                with contextlib.suppress(Exception):
+                    await self._lease.release(epoch)
+                    async with self._store.write() as session:
+                        await notify.notify(session, notify.LEASE)
         with contextlib.suppress(Exception):
             async with self._store.write() as session:
                 await session.execute(delete(HubNode).where(HubNode.id == self.node_id))
@@ -170,6 +174,10 @@ class ClusterNode:
             await self._step()
 
     async def _step(self) -> None:
+        async with self._role_lock:
+            await self._step_locked()
+
+    async def _step_locked(self) -> None:
         try:
             if self.epoch is not None:
                 if not await self._lease.renew(self.epoch):
@@ -204,13 +212,42 @@ class ClusterNode:
         self.epoch = epoch
         self._seen = None
         log.info("node %s is the dispatcher (epoch %d)", self.node_id, epoch)
-        await self._engine_loop.start(fence=self._lease.fence(epoch), on_fenced=self._fenced)
-        self._publisher.start()
-        self._consumer.start()
+        # Loading a large backlog may take longer than the lease lasts: keep it meanwhile.
+        keeping = asyncio.create_task(self._keep_lease(epoch), name="hub-lease-keeper")
+        try:
+            await self._engine_loop.start(fence=self._lease.fence(epoch), on_fenced=self._fenced)
+            self._publisher.start()
+            self._consumer.start()
+        except BaseException:
+            # Half a term would hold the lease and dispatch nothing: end it, hand it back.
+            log.exception("node %s could not start dispatching", self.node_id)
+            self.epoch = None
+            with contextlib.suppress(Exception):
+                await self._consumer.stop()
+                await self._publisher.stop()
+                await self._engine_loop.abandon()
+                await self._lease.release(epoch)
+            raise
+        finally:
+            keeping.cancel()
+            await asyncio.gather(keeping, return_exceptions=True)
+
+    async def _keep_lease(self, epoch: int) -> None:
+        while True:
+            await asyncio.sleep(self._renew_every)
+            with contextlib.suppress(Exception):
+                await self._lease.renew(epoch)
 
     def _fenced(self, _fenced: Fenced) -> None:
         if self.epoch is not None and self._stepping_down is None:
-            self._stepping_down = asyncio.ensure_future(self._end_term(graceful=False))
+            self._stepping_down = asyncio.ensure_future(self._step_down())
+
+    async def _step_down(self) -> None:
+        try:
+            async with self._role_lock:
+                await self._end_term(graceful=False)
+        finally:
+            self._stepping_down = None
 
     async def _end_term(self, *, graceful: bool) -> None:
         """Stop dispatching; the plugin processes reconnect to the next dispatcher."""
@@ -226,5 +263,4 @@ class ClusterNode:
             await self._engine_loop.stop()
         else:
             await self._engine_loop.abandon()
-        self._stepping_down = None
         log.info("node %s stopped dispatching (epoch %d)", self.node_id, epoch)

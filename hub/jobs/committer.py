@@ -129,6 +129,10 @@ class Committer:
             raise self.fenced
         if self.idle:
             return
+        if self._task is None:
+            # Never started: a term that ended before this was recorded (the engine's next
+            # committer waits for the next term). Nothing would ever write it.
+            raise Fenced("this node does not dispatch")
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         self._wake.set()
@@ -169,11 +173,12 @@ class Committer:
                 self._writing = False
 
     async def _write_pending(self) -> None:
-        effects, self._effects = self._effects, []
-        waiters, self._waiters = self._waiters, []
-        if not (effects or self._new or self._dirty or self._logs):
-            _resolve(waiters)  # what they waited for went out in an earlier transaction
+        if not (self._effects or self._new or self._dirty or self._logs):
+            done, self._waiters = self._waiters, []
+            _resolve(done)  # what they waited for went out in an earlier transaction
             return
+        effects: list[tuple[Effect, EffectDone | None]] = []
+        waiters: list[asyncio.Future[None]] = []
         new: dict[str, ActiveJob] = {}
         dirty: dict[str, ActiveJob] = {}
         logs: list[dict[str, Any]] = []
@@ -181,10 +186,17 @@ class Committer:
             async with self._store.write() as session:
                 if self._fence is not None:
                     await self._fence(session)
-                for effect, then in effects:
-                    await _run_effect(session, effect, then)
-                # Snapshots are taken now, after the effects told their jobs how they went;
-                # later changes mark a job dirty again and go in the next transaction.
+                # Effects recorded while earlier ones ran join this transaction too.
+                while self._effects:
+                    batch, self._effects = self._effects, []
+                    effects += batch
+                    for effect, then in batch:
+                        await _run_effect(session, effect, then)
+                # From here to the writes nothing awaits: the waiters taken now wait for
+                # nothing that is not in these snapshots (a waiter taken earlier could be
+                # told of a commit that missed its jobs; one taken later, of a failure of a
+                # transaction that wrote them). Later changes go in the next transaction.
+                waiters, self._waiters = self._waiters, []
                 new, self._new = self._new, {}
                 dirty, self._dirty = self._dirty, {}
                 logs, self._logs = self._logs, []

@@ -140,9 +140,12 @@ class LiveRegistry:
         return len(connections)
 
     async def disconnect_all(self, code: CloseCode, reason: str, *, within: float = 5.0) -> None:
-        """Close every connection; wait at most `within` seconds for the closing handshakes,
-        so that a peer that reads nothing cannot hold up a shutdown or a step-down (each is
-        offline at once; a slow close finishes in the background)."""
-        closing = [asyncio.ensure_future(c.close(code, reason)) for c in self.all_connections()]
+        """Close every connection, live or still in its handshake; wait at most `within`
+        seconds for the closing handshakes, so that a peer that reads nothing cannot hold
+        up a shutdown or a step-down (each is offline at once; a slow close finishes in the
+        background)."""
+        closers = [c.close for c in self.all_connections()]
+        closers += [close for waiting in self._handshaking.values() for close in waiting]
+        closing = [asyncio.ensure_future(close(code, reason)) for close in closers]
         if closing:
             await asyncio.wait(closing, timeout=within)

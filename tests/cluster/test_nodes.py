@@ -123,6 +123,23 @@ def test_jobs_changed_on_another_node_reach_the_plugin(
     assert (body["result"], body["attempts"]) == ({"done": True}, 2)
 
 
+def test_a_cancel_that_overtakes_the_adoption_of_its_job_still_cancels_it(
+    start_node: StartNode, owner: Callable[[Node], Owner]
+) -> None:
+    """A job stored by another node waits for its adopt command; a cancel sent to the
+    dispatcher meanwhile must not find "no such active job" and let it run."""
+    dispatcher, other = two_nodes(start_node)
+    acme = owner(other)
+    plugin = api(other, acme, "POST", "/plugins", json={"name": "p", "type": "custom"}).json()
+    cluster = dispatcher.hub.cluster
+    assert cluster is not None
+    dispatcher.call(cluster._consumer.stop)  # the adopt command stays unapplied
+    submitted = api(other, acme, "POST", f"/plugins/{plugin['id']}/jobs", json={}).json()
+    cancelled = api(dispatcher, acme, "POST", f"/jobs/{submitted['id']}/cancel")
+    assert cancelled.status_code == 202, cancelled.text
+    assert job_status(other, acme, submitted["id"])() == "cancelled"
+
+
 @pytest.mark.parametrize(("action", "close_code"), [("rotate", 4001), ("delete", 4002)])
 def test_a_secret_rotated_or_a_plugin_deleted_on_another_node_closes_its_sockets(
     start_node: StartNode, owner: Callable[[Node], Owner], action: str, close_code: int
