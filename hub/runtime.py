@@ -103,7 +103,11 @@ class Hub:
             self.live,
             node_id=f"{socket.gethostname()[:40]}-{new_id()[-12:]}",
             address=settings.node_address,
-            storage_kind="local" if isinstance(self.storage, LocalStorage) else "s3",
+            storage_kind=(
+                f"local:{socket.gethostname()}:{self.storage.root}"
+                if isinstance(self.storage, LocalStorage)
+                else "s3"
+            ),
             lease_ttl=settings.dispatcher_lease_ttl,
             listener=listener,
         )

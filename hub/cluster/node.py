@@ -128,24 +128,24 @@ class ClusterNode:
         await self._listener.stop()
 
     async def _register(self) -> None:
-        """Say this node is up; refuse local storage when another node is up too."""
+        """Say this node is up; refuse local storage when another node is up too. The same
+        directory on the same machine is this node's earlier life (a restart after a
+        crash, its row not yet stale), not another node."""
         async with self._store.write() as session:
-            if self._storage_kind == "local":
-                others = await session.scalar(
-                    select(func.count())
-                    .select_from(HubNode)
-                    .where(
-                        HubNode.id != self.node_id,
-                        HubNode.seen_at
-                        > func.now() - func.make_interval(0, 0, 0, 0, 0, 0, 3 * NODE_SEEN),
-                    )
+            others = await session.scalars(
+                select(HubNode.storage).where(
+                    HubNode.id != self.node_id,
+                    HubNode.storage != self._storage_kind,
+                    HubNode.seen_at > func.now() - _seconds(3 * NODE_SEEN),
                 )
-                if others:
-                    raise SharedLocalStorage(
-                        "another hub node uses this database, and local storage cannot be "
-                        "shared by several nodes: set HUB_STORAGE_URL=s3://bucket/prefix "
-                        "on every node (docs/scaling.md)"
-                    )
+            )
+            local = self._storage_kind.startswith("local")
+            if any(local or storage.startswith("local") for storage in others):
+                raise SharedLocalStorage(
+                    "another hub node uses this database, and local storage cannot be "
+                    "shared by several nodes: set HUB_STORAGE_URL=s3://bucket/prefix "
+                    "on every node (docs/scaling.md)"
+                )
             await self._upsert_node(session)
 
     async def _upsert_node(self, session: AsyncSession) -> None:

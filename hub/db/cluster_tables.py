@@ -44,8 +44,9 @@ class HubNode(Base):
     address: Mapped[str] = mapped_column(String(300), default="")
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     seen_at: Mapped[datetime] = mapped_column(default=utcnow)
-    storage: Mapped[str] = mapped_column(String(20), default="")
-    """"local" or "s3": local storage cannot be shared by several nodes."""
+    storage: Mapped[str] = mapped_column(String(600), default="")
+    """"s3", or "local:<host>:<directory>": local storage cannot be shared by several
+    nodes (the same directory on the same host is one node restarted)."""
 
 
 class HubCommand(Base):

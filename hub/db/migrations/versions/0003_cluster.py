@@ -40,7 +40,7 @@ def upgrade() -> None:
         sa.Column("address", sa.String(length=300), nullable=False),
         sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("seen_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("storage", sa.String(length=20), nullable=False),
+        sa.Column("storage", sa.String(length=600), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_table(
