@@ -215,8 +215,9 @@ class ClusterNode:
         # Loading a large backlog may take longer than the lease lasts: keep it meanwhile.
         keeping = asyncio.create_task(self._keep_lease(epoch), name="hub-lease-keeper")
         try:
-            await self._engine_loop.start(fence=self._lease.fence(epoch), on_fenced=self._fenced)
-            self._publisher.start()
+            fence = self._lease.fence(epoch)
+            await self._engine_loop.start(fence=fence, on_fenced=self._fenced)
+            self._publisher.start(fence)
             self._consumer.start()
         except BaseException:
             # Half a term would hold the lease and dispatch nothing: end it, hand it back.

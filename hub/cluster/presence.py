@@ -25,6 +25,7 @@ from sqlalchemy.dialects.postgresql import insert
 from hub.cluster import lease, notify
 from hub.db import Store
 from hub.db.cluster_tables import DispatcherLease, LiveProcess
+from hub.jobs.committer import Fence
 from hub.jobs.live import LiveConnection, LiveRegistry, Process
 
 log = logging.getLogger("hub.cluster")
@@ -56,9 +57,13 @@ class Publisher:
         self._store = store
         self._live = live
         self._node_id = node_id
+        self._fence: Fence | None = None
         self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
+    def start(self, fence: Fence) -> None:
+        """Publish during a term; `fence` keeps a node that lost the lease from replacing
+        the next dispatcher's processes with its own."""
+        self._fence = fence
         self._task = asyncio.create_task(self._publish_forever(), name="presence-publisher")
 
     async def stop(self) -> None:
@@ -80,6 +85,8 @@ class Publisher:
         dispatcher are gone (their processes reconnect here)."""
         connections = self._live.all_connections()
         async with self._store.write() as session:
+            if self._fence is not None:
+                await self._fence(session)
             await session.execute(
                 delete(LiveProcess).where(
                     LiveProcess.connection_id.not_in([c.id for c in connections])
