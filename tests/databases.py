@@ -57,6 +57,14 @@ sqlite_only = pytest.mark.skipif(
 """For the few tests about SQLite itself: the database file's permissions, its pragmas, its
 write-ahead log. Everything else runs on both."""
 
+several_nodes = pytest.mark.skipif(
+    not ON_POSTGRES,
+    reason="several hub nodes need PostgreSQL: this runs in the PostgreSQL pass "
+    f"({SWITCH}, as `bash scripts/check` sets it)",
+)
+"""For the tests of real hub nodes sharing one database (tests/e2e/test_nodes.py and the
+like): heavy, and the same in both passes, so they run once, in the PostgreSQL pass."""
+
 
 def sqlite_url(data_dir: Path) -> str:
     """The URL a hub with `data_dir` and no HUB_DATABASE_URL uses."""

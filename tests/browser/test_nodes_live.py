@@ -21,15 +21,11 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import DESKTOP, _collect, sign_in
-from tests.databases import ON_POSTGRES, PostgresServer
+from tests.databases import PostgresServer, several_nodes
 from tests.e2e.harness import HubProcess, MotoServer, PluginProcess, wait_until
 from tests.timing import PATIENCE
 
-pytestmark = pytest.mark.skipif(
-    not ON_POSTGRES,
-    reason="several nodes need PostgreSQL: these run in the PostgreSQL pass "
-    "(HUB_TEST_DATABASE_URL, as `bash scripts/check` sets it)",
-)
+pytestmark = several_nodes
 
 BUCKET = "nodes-live"
 SECONDS = 5

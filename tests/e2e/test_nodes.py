@@ -30,16 +30,12 @@ import httpx
 import pytest
 from sqlalchemy import Connection
 
-from tests.databases import ON_POSTGRES, PostgresServer, on_database
+from tests.databases import PostgresServer, on_database, several_nodes
 from tests.e2e.harness import HubProcess, MotoServer, PluginProcess, free_port, wait_until
 from tests.timing import PATIENCE
 
 pytestmark = [
-    pytest.mark.skipif(
-        not ON_POSTGRES,
-        reason="several nodes need PostgreSQL: these run in the PostgreSQL pass "
-        "(HUB_TEST_DATABASE_URL, as `bash scripts/check` sets it)",
-    ),
+    several_nodes,
     pytest.mark.timeout(300),
 ]
 
