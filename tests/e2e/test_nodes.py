@@ -319,7 +319,7 @@ def test_5000_jobs_through_random_nodes_all_run_once(cluster: Cluster) -> None:
 
 
 def test_kill_9_of_the_dispatcher_mid_run_loses_nothing_and_runs_nothing_twice(
-    cluster: Cluster,
+    cluster: Cluster, capsys: pytest.CaptureFixture[str]
 ) -> None:
     submitter = submitting(cluster, sleep=0.1, pause=0.1)
     wait_until(lambda: cluster.finished() >= JOBS // 5, 120, interval=0.2)
@@ -331,18 +331,22 @@ def test_kill_9_of_the_dispatcher_mid_run_loses_nothing_and_runs_nothing_twice(
         victim.stop(signal.SIGKILL)
     finished_then = cluster.finished()
     back = cluster.time_until_all_live(killed_at, after_epoch=epoch)
-    print(f"\nkill -9 of the dispatcher with {finished_then}/{JOBS} jobs finished:")
-    print(f"  every plugin process live again after {back:.2f} s")
+    with capsys.disabled():  # the figure belongs in the run's output, passed or not
+        print(f"\nkill -9 of the dispatcher with {finished_then}/{JOBS} jobs finished:")
+        print(f"  every plugin process live again after {back:.2f} s")
     join(submitter)
     cluster.wait_for_the_end()
     assert finished_then < JOBS, "the dispatcher died mid-run"
     cluster.audit()
 
 
-def test_a_rolling_restart_of_every_node_fails_no_job(cluster: Cluster) -> None:
+def test_a_rolling_restart_of_every_node_fails_no_job(
+    cluster: Cluster, capsys: pytest.CaptureFixture[str]
+) -> None:
     submitter = submitting(cluster, sleep=0.25, pause=0.1)
     wait_until(lambda: cluster.finished() >= JOBS // 10, 120, interval=0.2)
-    print(f"\nrolling restart of {NODES} nodes:")
+    with capsys.disabled():  # the figures belong in the run's output, passed or not
+        print(f"\nrolling restart of {NODES} nodes:")
     for node in list(cluster.nodes):
         with cluster.lock:
             was_dispatcher = dispatches(node)
@@ -357,10 +361,11 @@ def test_a_rolling_restart_of_every_node_fails_no_job(cluster: Cluster) -> None:
             node.start(PATIENCE)
             cluster.up.append(node)
         role = "dispatcher" if was_dispatcher else "node"
-        print(
-            f"  {role} stopped (SIGTERM) with {finished_then}/{JOBS} jobs finished: "
-            f"every plugin process live again {back:.2f} s after the signal"
-        )
+        with capsys.disabled():
+            print(
+                f"  {role} stopped (SIGTERM) with {finished_then}/{JOBS} jobs finished: "
+                f"every plugin process live again {back:.2f} s after the signal"
+            )
         assert finished_then < JOBS, "the restart happened mid-run"
     join(submitter)
     cluster.wait_for_the_end()

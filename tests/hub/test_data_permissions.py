@@ -41,14 +41,23 @@ def database_files(database_url: str) -> list[str]:
     return [] if database_url else ["hub.db", "hub.db-wal", "hub.db-shm"]
 
 
+def key_files(database_url: str) -> list[str]:
+    """The signing key's file: none on PostgreSQL, where the nodes share one kept in the
+    database (hub/cluster/shared_key.py)."""
+    return [] if database_url else ["secret_key"]
+
+
 def test_a_new_data_dir_and_everything_in_it_are_private(tmp_path: Path, database_url: str) -> None:
     data_dir = tmp_path / "data"
     with TestClient(create_app(settings_for(data_dir, database_url))) as client:
         assert client.get("/healthz").status_code == 200
-        files = [*database_files(database_url), "secret_key"]
+        files = [*database_files(database_url), *key_files(database_url)]
         # While the hub runs: the write-ahead log and shared memory exist then.
         assert {name: mode(data_dir / name) for name in files} == dict.fromkeys(files, 0o600)
     assert mode(data_dir) == 0o700
+    assert sorted(p.name for p in data_dir.iterdir() if p.name in ("secret_key",)) == sorted(
+        key_files(database_url)
+    )
 
 
 def test_a_loose_data_dir_is_tightened_and_the_log_says_so(
@@ -57,7 +66,9 @@ def test_a_loose_data_dir_is_tightened_and_the_log_says_so(
     data_dir = tmp_path / "data"
     with TestClient(create_app(settings_for(data_dir, database_url))):
         pass
-    loosened = [data_dir / name for name in (*database_files(database_url)[:1], "secret_key")]
+    loosened = [
+        data_dir / name for name in (*database_files(database_url)[:1], *key_files(database_url))
+    ]
     data_dir.chmod(0o755)
     for path in loosened:
         path.chmod(0o644)
@@ -69,7 +80,7 @@ def test_a_loose_data_dir_is_tightened_and_the_log_says_so(
             assert mode(data_dir / name) == 0o600
 
     assert mode(data_dir) == 0o700
-    assert {mode(path) for path in loosened} == {0o600}
+    assert [mode(path) for path in loosened] == [0o600] * len(loosened)
     tightened = [r.getMessage() for r in caplog.records if "tightened" in r.getMessage()]
     for path in [data_dir, *loosened]:
         assert any(str(path) in message for message in tightened), (path, tightened)
@@ -88,5 +99,5 @@ def test_the_cli_creates_a_private_data_dir_too(
     assert cli.main([*args, "--org", "acme"]) == 0
     assert "api_key" in capsys.readouterr().out
     assert mode(data_dir) == 0o700
-    for name in [*database_files(database_url)[:1], "secret_key"]:
+    for name in [*database_files(database_url)[:1], *key_files(database_url)]:
         assert mode(data_dir / name) == 0o600
