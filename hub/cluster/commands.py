@@ -60,18 +60,26 @@ class Dispatcher:
         """True when this node runs the engine (always, for a single hub)."""
         return not self._clustered or self._engine.dispatching
 
+    async def _on_engine(self, work: Callable[[], Awaitable[object]]) -> bool:
+        """Do `work` on this node's engine when it dispatches. False when the commands table
+        must carry it instead: another node dispatches, or the lease went while the work
+        waited for its commit, unwritten, so the next dispatcher does it."""
+        if not self.here:
+            return False
+        try:
+            await work()
+        except Fenced:
+            if not self._clustered:
+                raise
+            return False
+        return True
+
     async def submit(self, jobs: list[ActiveJob]) -> None:
         """Store new jobs; queued when this returns (here), or once the dispatcher adopts
         them (elsewhere; they are stored, and shown queued, at once)."""
         rows = [job.insert_row() for job in jobs]  # as submitted: the engine changes them
-        if self.here:
-            try:
-                await self._engine.submit(jobs)
-                return
-            except Fenced:
-                if not self._clustered:
-                    raise
-                # the lease went while they waited, unwritten: the next dispatcher's
+        if await self._on_engine(lambda: self._engine.submit(jobs)):
+            return
         async with self._store.write() as session:
             # The rows may be written already (their commit went through just before the
             # lease did): the adopt finds them either way.
@@ -81,44 +89,26 @@ class Dispatcher:
             await _send(session, "adopt", {"job_ids": [job.id for job in jobs]})
 
     async def cancel(self, job_id: str, reason: str) -> None:
-        if self.here:
-            try:
-                job = await _in_the_books(self._engine, job_id)
-                if job is not None:
-                    await self._engine.cancel(job, reason=reason)
-                return
-            except Fenced:
-                if not self._clustered:
-                    raise
-                # the lease went meanwhile: the next dispatcher cancels it
-        await self._ask("cancel", {"job_id": job_id, "reason": reason})
+        async def here() -> None:
+            job = await _in_the_books(self._engine, job_id)
+            if job is not None:
+                await self._engine.cancel(job, reason=reason)
+
+        if not await self._on_engine(here):
+            await self._ask("cancel", {"job_id": job_id, "reason": reason})
 
     async def retry(self, job_id: str) -> None:
-        if self.here:
-            try:
-                await _retry(self._store, self._engine, job_id)
-                return
-            except Fenced:
-                if not self._clustered:
-                    raise
-                # the lease went meanwhile: the next dispatcher retries it
-        await self._ask("retry", {"job_id": job_id})
+        if not await self._on_engine(lambda: _retry(self._store, self._engine, job_id)):
+            await self._ask("retry", {"job_id": job_id})
 
     async def end_plugin_jobs(self, plugin_id: str) -> None:
-        if self.here:
-            try:
-                await self._engine.end_plugin_jobs(plugin_id)
-                return
-            except Fenced:
-                if not self._clustered:
-                    raise
-                # the lease went meanwhile: the next dispatcher ends them
-        await self._ask("end_plugin_jobs", {"plugin_id": plugin_id})
+        if not await self._on_engine(lambda: self._engine.end_plugin_jobs(plugin_id)):
+            await self._ask("end_plugin_jobs", {"plugin_id": plugin_id})
 
     async def disconnect(self, plugin_id: str, code: CloseCode, reason: str) -> None:
         """Close the plugin's connections (secret rotated, plugin deleted)."""
         await self._live.disconnect(plugin_id, code, reason)  # sockets still in a handshake
-        if self._clustered and not self._engine.dispatching:
+        if not self.here:
             await self._ask(
                 "disconnect", {"plugin_id": plugin_id, "code": int(code), "reason": reason}
             )

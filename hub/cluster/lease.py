@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -108,15 +109,8 @@ class Lease:
         """The check every engine transaction starts with: it renews the lease, and holds
         its row until the commit, so no takeover can slip between check and write."""
 
-        # A dispatcher that stops mid-transaction (SIGSTOP, a network cut) would hold the
-        # lease row's lock, and so block every takeover, for as long as its connection
-        # lives; PostgreSQL ends such a transaction once it has been idle for a TTL.
-        limit_ms = int(self._ttl.total_seconds() * 1000)
-        idle_limit = text(f"SET LOCAL idle_in_transaction_session_timeout = {limit_ms}")
-
         async def check(session: AsyncSession) -> None:
-            await session.execute(idle_limit)
-            if not await self._extend(session, epoch):
+            if not await self._extend(session, epoch, limit_idle=True):
                 raise Fenced(f"epoch {epoch} is no longer this node's")
 
         return check
@@ -134,7 +128,15 @@ class Lease:
                 .values(holder="", expires_at=func.now())
             )
 
-    async def _extend(self, session: AsyncSession, epoch: int) -> bool:
+    async def _extend(self, session: AsyncSession, epoch: int, *, limit_idle: bool = False) -> bool:
+        returned: list[Any] = [DispatcherLease.epoch]
+        if limit_idle:
+            # A dispatcher that stops mid-transaction (SIGSTOP, a network cut) would hold
+            # the lease row's lock, and so block every takeover, for as long as its
+            # connection lives: PostgreSQL ends such a transaction once it has been idle
+            # for a TTL. Set for this transaction only, in the same round trip.
+            limit = str(int(self._ttl.total_seconds() * 1000))
+            returned.append(func.set_config("idle_in_transaction_session_timeout", limit, True))
         extended = await session.execute(
             update(DispatcherLease)
             .where(
@@ -143,6 +145,6 @@ class Lease:
                 DispatcherLease.holder == self._node_id,
             )
             .values(expires_at=func.now() + self._ttl)
-            .returning(DispatcherLease.epoch)
+            .returning(*returned)
         )
-        return extended.scalar_one_or_none() is not None
+        return extended.first() is not None
