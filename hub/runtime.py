@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import socket
+from collections.abc import Awaitable
+from typing import TypeVar
 
 from ango_plugins_sdk.protocol import CloseCode
 from hub.blobs import LocalStorage, Storage, storage_from_url
@@ -24,18 +27,22 @@ from hub.jobs.tokens import JobTokens, load_or_create_key
 from hub.paths import asset_file_path
 from hub.private_files import private_dir
 from hub.security import new_id
+from hub.services import read_cache
 from hub.services.accounts import AccountService
 from hub.services.directory import DirectoryService
 from hub.services.files import FileService
 from hub.services.jobs import JobService
 from hub.services.plugins import PluginService
 from hub.services.presets import PresetService
+from hub.services.read_cache import Caches
 from hub.services.sessions import SessionService
 from hub.services.workflow import WorkflowService
 from hub.settings import Settings
 from hub.workspace import Workspace
 
 log = logging.getLogger("hub")
+
+T = TypeVar("T")
 
 
 class Hub:
@@ -49,7 +56,9 @@ class Hub:
         )
         self.storage: Storage = storage_from_url(settings.storage_url, settings.data_dir)
         self.live = LiveRegistry()
-        self.accounts = AccountService(self.store)
+        # Several nodes: a node clears its caches when another one announces a change.
+        self.caches = Caches(broadcast=not self.store.is_sqlite)
+        self.accounts = AccountService(self.store, self.caches)
         self.sessions = SessionService(self.store)
         self.workspace = Workspace.build(self.store, self.storage, asset_url=asset_file_path)
         self.files = FileService(self.store, self.storage)
@@ -77,8 +86,8 @@ class Hub:
             self.cluster.view if self.cluster else None,
             dispatching=lambda: self.jobs.dispatching,
         )
-        self.plugins = PluginService(self.store, self.dispatcher)
-        self.directory = DirectoryService(self.store, self.plugins)
+        self.plugins = PluginService(self.store, self.dispatcher, self.caches)
+        self.directory = DirectoryService(self.store, self.plugins, self.caches)
         self.presets = PresetService(self.store, self.plugins)
         self.job_service = JobService(
             self.store,
@@ -91,11 +100,29 @@ class Hub:
         )
         self.workflow = WorkflowService(self.store, self.workspace, self.plugins, self.job_service)
 
+    async def until_closing(self, work: Awaitable[T]) -> T | None:
+        """`work`'s result, or None if the hub starts shutting down first (`work` is then
+        cancelled): requests that hold a response open must not hold up a deploy."""
+        closing = asyncio.ensure_future(self.closing.wait())
+        working = asyncio.ensure_future(work)
+        try:
+            await asyncio.wait({closing, working}, return_when=asyncio.FIRST_COMPLETED)
+            return working.result() if working.done() else None
+        finally:
+            for task in (closing, working):
+                if not task.done():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+
     def _cluster_node(self) -> ClusterNode:
         settings = self.settings
         listener = Listener(
-            settings.resolved_database_url, [notify.COMMANDS, notify.PRESENCE, notify.LEASE]
+            settings.resolved_database_url,
+            [notify.COMMANDS, notify.PRESENCE, notify.LEASE],
+            readers={read_cache.CHANNEL: self.caches.heard},
         )
+        self.caches.trust_while(lambda: listener.connected)
         return ClusterNode(
             self.store,
             self.jobs,

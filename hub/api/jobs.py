@@ -16,6 +16,9 @@ from hub.http.views import job_view, log_view
 from hub.services.errors import Invalid
 from hub.services.jobs import JobBatchRequest, JobRequest
 
+MAX_WAIT = 60.0
+"""Seconds a `GET /api/v1/jobs/{id}?wait=` may hold its request."""
+
 
 async def submit_job(request: Request) -> Response:
     principal = await caller(request)
@@ -36,9 +39,31 @@ async def submit_jobs(request: Request) -> Response:
 
 
 async def get_job(request: Request) -> Response:
+    """The job; with `?wait=S` (at most MAX_WAIT), once it ended or after S seconds."""
     principal = await caller(request)
-    job = await hub_of(request).job_service.get(principal, request.path_params["job_id"])
+    hub = hub_of(request)
+    job_id = request.path_params["job_id"]
+    within = wait_seconds(request)
+    if within > 0:
+        job = await hub.until_closing(hub.job_service.wait_ended(principal, job_id, within=within))
+        if job is None:  # the hub is shutting down: answer as things are
+            job = await hub.job_service.get(principal, job_id)
+    else:
+        job = await hub.job_service.get(principal, job_id)
     return JSONResponse(job_view(job))
+
+
+def wait_seconds(request: Request) -> float:
+    raw = request.query_params.get("wait")
+    if raw is None:
+        return 0.0
+    try:
+        within = float(raw)
+    except ValueError:
+        raise Invalid(f"wait must be a number of seconds, got {raw!r}") from None
+    if not 0 <= within <= MAX_WAIT:
+        raise Invalid(f"wait must be between 0 and {MAX_WAIT:g} seconds")
+    return within
 
 
 async def list_jobs(request: Request) -> Response:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import asyncpg
 from sqlalchemy import text
@@ -40,11 +40,19 @@ def asyncpg_dsn(database_url: str) -> str:
 
 
 class Listener:
-    """One connection LISTENing to the channels; each channel's event is set on news."""
+    """One connection LISTENing to the channels; each channel's event is set on news.
+    A channel may also have a reader, told each notification's payload, and None when
+    notifications may have been missed (on every connect)."""
 
-    def __init__(self, database_url: str, channels: Iterable[str]) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        channels: Iterable[str],
+        readers: dict[str, Callable[[str | None], None]] | None = None,
+    ) -> None:
         self._dsn = asyncpg_dsn(database_url)
-        self._events = {channel: asyncio.Event() for channel in channels}
+        self._readers = readers or {}
+        self._events = {channel: asyncio.Event() for channel in [*channels, *self._readers]}
         self._task: asyncio.Task[None] | None = None
         self.connected = False
 
@@ -67,10 +75,13 @@ class Listener:
                 await event.wait()
         event.clear()
 
-    def _on_notification(self, _connection: object, _pid: int, channel: str, _payload: str) -> None:
+    def _on_notification(self, _connection: object, _pid: int, channel: str, payload: str) -> None:
         event = self._events.get(channel)
         if event is not None:
             event.set()
+        reader = self._readers.get(channel)
+        if reader is not None:
+            reader(payload)
 
     async def _listen_forever(self) -> None:
         while True:
@@ -81,6 +92,8 @@ class Listener:
                 connection.add_termination_listener(lambda _connection, ended=lost: ended.set())
                 for channel in self._events:
                     await connection.add_listener(channel, self._on_notification)
+                for reader in self._readers.values():
+                    reader(None)
                 self.connected = True
                 for event in self._events.values():
                     event.set()  # news may have been missed while away: look now

@@ -91,11 +91,15 @@ class Ledger:
         self._work = asyncio.Event()
         self.finished: Counter[str] = Counter()
         """Jobs that reached each terminal status since the hub started (for /metrics)."""
+        self._end_waiters: defaultdict[str, list[asyncio.Future[None]]] = defaultdict(list)
+        """Callers long-polling a job (`GET /api/v1/jobs/{id}?wait=`): told once its end
+        is stored, or when the term ends (they read the database then)."""
         self._new_term()
 
     def _new_term(self, fence: Fence | None = None, on_fenced: OnFenced | None = None) -> None:
         """Empty books for a term as dispatcher: what was in memory belongs to the last term
         (or to no one), and the database is the truth a term starts from."""
+        self._wake_end_waiters(list(self._end_waiters))
         self._active: dict[str, ActiveJob] = {}
         self._running: set[str] = set()
         self._queues: defaultdict[str, PluginQueue] = defaultdict(PluginQueue)
@@ -230,9 +234,36 @@ class Ledger:
         """After a commit, jobs whose terminal state it wrote live only in the database.
         A job that finished while an older state of it was being written stays until the
         transaction carrying its outcome commits."""
+        ended = []
         for job, written_status in written:
             if JobStatus(written_status).is_terminal and self._active.get(job.id) is job:
                 del self._active[job.id]
+                ended.append(job.id)
+        if self._end_waiters:
+            self._wake_end_waiters(ended)
+
+    def stored_end(self, job_id: str) -> asyncio.Future[None] | None:
+        """A future resolved once the job's end is stored; None if it is not active here
+        (it ended already, or another node dispatches it)."""
+        if job_id not in self._active:
+            return None
+        future = asyncio.get_running_loop().create_future()
+        self._end_waiters[job_id].append(future)
+        future.add_done_callback(lambda done: self._drop_end_waiter(job_id, done))
+        return future
+
+    def _drop_end_waiter(self, job_id: str, future: asyncio.Future[None]) -> None:
+        waiters = self._end_waiters.get(job_id)
+        if waiters is not None and future in waiters:
+            waiters.remove(future)
+            if not waiters:
+                del self._end_waiters[job_id]
+
+    def _wake_end_waiters(self, job_ids: Iterable[str]) -> None:
+        for job_id in job_ids:
+            for future in self._end_waiters.pop(job_id, []):
+                if not future.done():
+                    future.set_result(None)
 
     def _send_cancel(self, job: ActiveJob, reason: str, grace: float) -> None:
         if job.connection_id is not None:

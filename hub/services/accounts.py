@@ -34,6 +34,7 @@ from hub.services.errors import (
     TooManyRequests,
     Unauthenticated,
 )
+from hub.services.read_cache import Caches, ReadCache
 from hub.services.throttle import FailureThrottle
 
 ROLES = ("owner", "admin", "member")
@@ -95,8 +96,11 @@ def grantable_roles(principal: Principal) -> tuple[str, ...]:
 
 
 class AccountService:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, caches: Caches) -> None:
         self._store = store
+        self._caches = caches
+        self._principals: ReadCache[str, Principal] = caches.new("principals")
+        """API key hash -> its principal: every API request looks its key up."""
         self._sign_in_failures = FailureThrottle()
 
     async def create_user(
@@ -164,6 +168,7 @@ class AccountService:
             if user.role == "owner" and role != "owner":
                 await _require_another_owner(session, user)
             user.role = role
+            await self._caches.changed(session, "principals")
             return _member(user)
 
     async def remove_member(self, principal: Principal, user_id: str) -> None:
@@ -183,6 +188,7 @@ class AccountService:
             if user.role == "owner":
                 await _require_another_owner(session, user)
             await session.execute(delete(ApiKey).where(ApiKey.user_id == user.id))
+            await self._caches.changed(session, "principals")
             await session.execute(delete(WebSession).where(WebSession.user_id == user.id))
             await session.delete(user)
 
@@ -220,21 +226,29 @@ class AccountService:
                 .where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
                 .values(revoked_at=utcnow())
             )
+            await self._caches.changed(session, "principals")
 
     # Authentication
 
     async def authenticate_api_key(self, api_key: str) -> Principal:
+        key_hash = hash_token(api_key)
+        cached = self._principals.get(key_hash)
+        if cached is not None:
+            return cached
+        generation = self._principals.generation
         async with self._store.read() as session:
             row = (
                 await session.execute(
                     select(ApiKey.user_id, ApiKey.organization_id, User.role)
                     .join(User, User.id == ApiKey.user_id)
-                    .where(ApiKey.key_hash == hash_token(api_key), ApiKey.revoked_at.is_(None))
+                    .where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None))
                 )
             ).first()
         if row is None:
             raise Unauthenticated("invalid or revoked API key")
-        return Principal(row.user_id, row.organization_id, row.role)
+        principal = Principal(row.user_id, row.organization_id, row.role)
+        self._principals.put(key_hash, principal, generation)
+        return principal
 
     async def authenticate_password(self, email: str, password: str) -> Principal:
         """The principal for a dashboard sign-in. Too many recent failures for the email are

@@ -20,6 +20,7 @@ from hub.db.paging import newest_first
 from hub.services.accounts import Principal
 from hub.services.errors import Conflict, NotFound
 from hub.services.plugins import PluginCreate, PluginService
+from hub.services.read_cache import Caches
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,9 +36,10 @@ class DirectoryEntry:
 
 
 class DirectoryService:
-    def __init__(self, store: Store, plugins: PluginService) -> None:
+    def __init__(self, store: Store, plugins: PluginService, caches: Caches) -> None:
         self._store = store
         self._plugins = plugins
+        self._caches = caches
 
     async def page(
         self, organization_id: str, *, cursor: str | None = None, limit: int = 50
@@ -81,6 +83,7 @@ class DirectoryService:
                             installed_by=principal.user_id,
                         )
                     )
+                    await self._caches.changed(session, "plugins")
         return await self.entry(principal.organization_id, plugin_id)
 
     async def uninstall(self, organization_id: str, plugin_id: str) -> None:
@@ -90,6 +93,7 @@ class DirectoryService:
             if install is None:
                 raise NotFound(f"plugin {plugin_id} is not installed")
             await session.delete(install)
+            await self._caches.changed(session, "plugins")
 
     async def clone(self, organization_id: str, plugin_id: str) -> tuple[Plugin, str]:
         """A new plugin of the organization's own with the definition of one it finds in

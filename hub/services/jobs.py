@@ -3,6 +3,10 @@ a running attempt's data paths to its plugin."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import copy
+import time
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -25,6 +29,8 @@ from hub.services.errors import Conflict, Forbidden, Invalid, NotFound, Unauthen
 from hub.services.plugins import PluginService
 
 MAX_JOBS_PER_REQUEST = 1000
+WAIT_POLL = 0.05
+"""How often a long poll on a node that does not dispatch the job reads it again."""
 
 
 class JobRequest(BaseModel):
@@ -83,7 +89,10 @@ class JobService:
         jobs: list[ActiveJob] = []
         shown: list[ActiveJob] = []
         for index, request in enumerate(requests):
-            config = plugin.default_config if request.config is None else request.config
+            # A copy: the plugin comes from a cache every submit shares.
+            config = (
+                copy.deepcopy(plugin.default_config) if request.config is None else request.config
+            )
             prefix = "" if len(requests) == 1 else f"jobs[{index}]."
             check_config(plugin.config_schema, config, what=f"{prefix}config")
             made = await kind.prepare(
@@ -151,6 +160,27 @@ class JobService:
         if row is None or row.organization_id != principal.organization_id:
             raise NotFound(f"job {job_id} not found")
         return self._engine.active(job_id) or row
+
+    async def wait_ended(
+        self, principal: Principal, job_id: str, *, within: float
+    ) -> StoredOrActiveJob:
+        """The job once its end is stored, or as it is after `within` seconds (a long poll:
+        clients stop polling). Woken by the engine where this node dispatches the job; a
+        node that does not reads the database every `WAIT_POLL` seconds."""
+        deadline = time.monotonic() + within
+        while True:
+            job = await self.get(principal, job_id)
+            left = deadline - time.monotonic()
+            if JobStatus(job.status).is_terminal or left <= 0:
+                return job
+            ended = self._engine.stored_end(job_id)
+            if ended is None:
+                await asyncio.sleep(min(left, WAIT_POLL))
+                continue
+            # Cancelled on timeout (or with the request), which also forgets it.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(left):
+                    await ended
 
     async def page(
         self,

@@ -20,6 +20,7 @@ from hub.db.paging import newest_first
 from hub.security import hash_token, new_plugin_secret, token_matches
 from hub.services.config_schema import check_config, validate_schema
 from hub.services.errors import Invalid, NotFound
+from hub.services.read_cache import Caches, ReadCache
 
 
 def _http_url(value: str) -> str:
@@ -83,9 +84,16 @@ class PluginUpdate(BaseModel):
 
 
 class PluginService:
-    def __init__(self, store: Store, dispatcher: Dispatcher) -> None:
+    def __init__(self, store: Store, dispatcher: Dispatcher, caches: Caches) -> None:
         self._store = store
         self._dispatcher = dispatcher
+        self._caches = caches
+        self._usable: ReadCache[tuple[str, str], tuple[Plugin, str | None]] = caches.new("plugins")
+        """(organization, plugin) -> the plugin and the organization's pin: every submit
+        reads it, and every plugin handshake reads the plugin's secret hash. Shared between
+        requests: read, never changed (a write reads its own copy in its session)."""
+        self._secrets: ReadCache[str, Plugin] = caches.new("plugins")
+        """plugin id -> the plugin, for handshakes."""
 
     async def create(self, organization_id: str, spec: PluginCreate) -> tuple[Plugin, str]:
         """A new plugin and its secret. The secret is returned once and stored only hashed."""
@@ -126,9 +134,16 @@ class PluginService:
         self, organization_id: str, plugin_id: str
     ) -> tuple[Plugin, str | None]:
         """`usable`, and the plugin version the organization's new jobs are pinned to."""
+        key = (organization_id, plugin_id)
+        cached = self._usable.get(key)
+        if cached is not None:
+            return cached
+        generation = self._usable.generation
         async with self._store.read() as session:
             plugin, install = await _usable(session, organization_id, plugin_id)
-        return plugin, (plugin.pinned_version if install is None else install.pinned_version)
+        found = plugin, (plugin.pinned_version if install is None else install.pinned_version)
+        self._usable.put(key, found, generation)
+        return found
 
     async def set_pin(self, organization_id: str, plugin_id: str, version: str | None) -> None:
         """Pin the organization's jobs on a plugin it may use to one plugin version (None or
@@ -143,6 +158,7 @@ class PluginService:
                 plugin.pinned_version = version
             else:
                 install.pinned_version = version
+            await self._caches.changed(session, "plugins")
 
     async def get(self, organization_id: str, plugin_id: str) -> Plugin:
         """The plugin, if it belongs to the organization; another's is as good as absent."""
@@ -164,6 +180,7 @@ class PluginService:
                 raise NotFound(f"plugin {plugin_id} not found")
             for name, value in values.items():
                 setattr(plugin, name, value)
+            await self._caches.changed(session, "plugins")
             check_config(plugin.config_schema, plugin.default_config or {}, what="default_config")
         return plugin
 
@@ -174,6 +191,7 @@ class PluginService:
             if plugin is None or plugin.organization_id != organization_id:
                 raise NotFound(f"plugin {plugin_id} not found")
             await session.delete(plugin)
+            await self._caches.changed(session, "plugins")
         await self._dispatcher.disconnect(plugin_id, CloseCode.PLUGIN_DELETED, "plugin deleted")
         # No process of it can ever connect again: its unfinished jobs (the installers'
         # too) end now, as cancelled, instead of waiting forever.
@@ -188,15 +206,23 @@ class PluginService:
                 raise NotFound(f"plugin {plugin_id} not found")
             plugin.secret_hash = hash_token(secret)
             plugin.secret_rotated_at = utcnow()
+            await self._caches.changed(session, "plugins")
         await self._dispatcher.disconnect(
             plugin_id, CloseCode.CREDENTIALS_REVOKED, "secret rotated"
         )
         return plugin, secret
 
     async def authenticate(self, plugin_id: str, secret: str) -> Plugin | None:
-        """The plugin if `secret` is its current secret, else None. Constant-time compare."""
-        async with self._store.read() as session:
-            plugin = await session.get(Plugin, plugin_id)
+        """The plugin if `secret` is its current secret, else None. Constant-time compare.
+        From the cache when it has the plugin: a fleet reconnecting after a restart costs
+        one read per plugin, not one per process."""
+        plugin = self._secrets.get(plugin_id)
+        if plugin is None:
+            generation = self._secrets.generation
+            async with self._store.read() as session:
+                plugin = await session.get(Plugin, plugin_id)
+            if plugin is not None:
+                self._secrets.put(plugin_id, plugin, generation)
         if plugin is None:
             # Still hash, so an unknown id costs the same as a wrong secret.
             token_matches(secret, "0" * 64)

@@ -8,6 +8,7 @@ success (see hub/job_types/model.py). A task whose job failed stays in the stage
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Iterable
 from dataclasses import replace
@@ -74,7 +75,7 @@ class WorkflowService:
             project_id=project_id,
             stage=stage,
             plugin_id=plugin.id,
-            config=spec.config if spec.config is not None else plugin.default_config,
+            config=spec.config if spec.config is not None else copy.deepcopy(plugin.default_config),
             class_mapping=spec.class_mapping,
             overwrite=spec.overwrite,
             next_stage=spec.next_stage,

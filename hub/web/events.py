@@ -8,8 +8,6 @@ starts shutting down (`Hub.closing`).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -57,15 +55,7 @@ def stream(hub: Hub, frames: Frames) -> Response:
 
 async def pause(hub: Hub, wait: Callable[[], Awaitable[None]]) -> None:
     """Wait for `wait()` or for the hub to start closing, whichever is first."""
-    closing = asyncio.ensure_future(hub.closing.wait())
-    waiting = asyncio.ensure_future(wait())
-    try:
-        await asyncio.wait({closing, waiting}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in (closing, waiting):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    await hub.until_closing(wait())
 
 
 def _live_snapshot(hub: Hub, own: set[str], installed: set[str]) -> dict[str, list[dict[str, Any]]]:
