@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 
@@ -15,3 +19,40 @@ def latency_ms(job: dict[str, Any]) -> float:
     """Submit -> finished, in ms, from the hub's own timestamps (one clock)."""
     created = datetime.fromisoformat(job["created_at"]).timestamp()
     return (datetime.fromisoformat(job["finished_at"]).timestamp() - created) * 1000
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def profile(
+    process: subprocess.Popen[bytes] | None, prefix: str | None, setup: str
+) -> subprocess.Popen[bytes] | None:
+    """py-spy sampling `process` (raw format, PREFIX-SETUP.txt) until sent SIGINT; nothing
+    without a prefix (the scripts' `--profile PREFIX`)."""
+    if prefix is None or process is None:
+        return None
+    return subprocess.Popen(
+        [
+            "py-spy",
+            "record",
+            "-p",
+            str(process.pid),
+            "-f",
+            "raw",
+            "-r",
+            "200",
+            "-o",
+            f"{prefix}-{setup}.txt",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def stop_profile(profiler: subprocess.Popen[bytes] | None) -> None:
+    if profiler is not None:
+        profiler.send_signal(signal.SIGINT)
+        profiler.wait()

@@ -1,14 +1,16 @@
 """Job dispatch throughput and latency against real hubs and real plugin processes.
 
     .venv/bin/python bench/dispatch.py [--jobs 20000] [--plugins 4] [--rate 50] [--seconds 10]
-        [--setups sqlite,pg1,pg2,pg3] [--postgres postgresql+asyncpg://127.0.0.1/postgres]
+        [--rounds 3] [--setups sqlite,pg1,pg2,pg3]
+        [--postgres postgresql+asyncpg://127.0.0.1/postgres] [--profile PREFIX]
 
 Runs each setup in turn, in one run on this machine: `sqlite` is the single hub with its
 embedded defaults; `pgN` is N hub nodes on one fresh PostgreSQL database with S3 storage on
 moto's server (multi-node mode, docs/scaling.md), the plugin processes connected to the
 dispatcher (as a balancer routing /ws/plugin by /healthz/dispatcher does) and every request
 sent to the nodes in turn. For each it prints:
-  - throughput: N no-op custom jobs through M plugin processes, submit to succeeded;
+  - throughput: N no-op custom jobs through M plugin processes, submit to succeeded, and
+    the dispatcher's CPU (user + system) per job over that time, `--rounds` times;
   - latency: jobs submitted one by one at a fixed rate, submit -> succeeded p50/p99
     (hub timestamps, one clock);
   - with several nodes, cancel through a node that does not dispatch: request -> the job
@@ -39,7 +41,7 @@ from websockets.asyncio.client import connect
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from _stats import latency_ms, percentile  # noqa: E402
+from _stats import cpu_seconds, latency_ms, percentile, profile, stop_profile  # noqa: E402
 
 from tests.databases import FALLBACK_SERVER, PostgresServer  # noqa: E402
 from tests.e2e.harness import (  # noqa: E402
@@ -57,8 +59,8 @@ BUCKET = "bench"
 @dataclass
 class Result:
     setup: str
-    jobs_per_s: float
-    seconds: float
+    rounds: list[tuple[float, float, float]]
+    """(jobs/s, seconds, dispatcher CPU seconds per job) of each throughput round."""
     p50: float
     p99: float
     cancels: list[float]
@@ -201,14 +203,22 @@ def measure(setup: str, nodes: list[HubProcess], args: argparse.Namespace) -> Re
             lambda: len(dispatcher.plugin(plugin_id)["connections"]) == args.plugins, timeout=30
         )
         throughput(view, plugin_id, 1000)  # warm up
-        rate, elapsed = throughput(view, plugin_id, args.jobs)
+        assert dispatcher.process is not None
+        rounds = []
+        for round_ in range(args.rounds):
+            profiler = profile(dispatcher.process, args.profile, setup) if round_ == 0 else None
+            cpu_before = cpu_seconds(dispatcher.process.pid)
+            rate, elapsed = throughput(view, plugin_id, args.jobs)
+            cpu = (cpu_seconds(dispatcher.process.pid) - cpu_before) / args.jobs
+            stop_profile(profiler)
+            rounds.append((rate, elapsed, cpu))
         lat = latency(view, plugin_id, args.rate, args.seconds)
         cancelled = cancels(view, plugin_id, args.cancels) if len(nodes) > 1 else []
     finally:
         for plugin in plugins:
             plugin.stop()
         view.client.close()
-    return Result(setup, rate, elapsed, statistics.median(lat), percentile(lat, 0.99), cancelled)
+    return Result(setup, rounds, statistics.median(lat), percentile(lat, 0.99), cancelled)
 
 
 def run_setup(setup: str, args: argparse.Namespace, root: Path) -> Result:
@@ -280,7 +290,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=50)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--cancels", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--setups", default="sqlite,pg1,pg2,pg3")
+    parser.add_argument("--profile", help="py-spy raw output to PREFIX-SETUP.txt (round 1)")
     parser.add_argument("--postgres", default=FALLBACK_SERVER)
     args = parser.parse_args()
 
@@ -296,8 +308,8 @@ def main() -> None:
         f"{args.concurrency} each); latency at {args.rate:g} jobs/s for {args.seconds:g} s"
     )
     print(
-        f"{'setup':<8} {'jobs/s':>8} {'seconds':>8} {'p50 ms':>8} {'p99 ms':>8} "
-        f"{'ratio':>6}  cancel via another node (median / max)"
+        f"{'setup':<8} {'round':>5} {'jobs/s':>8} {'seconds':>8} {'cpu µs/job':>10} "
+        f"{'ratio':>6} {'p50 ms':>8} {'p99 ms':>8}  cancel via another node (median / max)"
     )
     for r in results:
         cancel = (
@@ -305,10 +317,13 @@ def main() -> None:
             if r.cancels
             else "-"
         )
-        print(
-            f"{r.setup:<8} {r.jobs_per_s:>8,.0f} {r.seconds:>8.2f} {r.p50:>8.2f} {r.p99:>8.2f} "
-            f"{r.jobs_per_s / ceiling:>6.3f}  {cancel}"
-        )
+        for number, (rate, seconds, cpu) in enumerate(r.rounds, 1):
+            last = number == len(r.rounds)
+            print(
+                f"{r.setup:<8} {number:>5} {rate:>8,.0f} {seconds:>8.2f} {cpu * 1e6:>10.0f} "
+                f"{rate / ceiling:>6.3f} "
+                + (f"{r.p50:>8.2f} {r.p99:>8.2f}  {cancel}" if last else "")
+            )
     print(
         f"ceiling: bare websockets echo, {args.plugins} connections: {ceiling:,.0f} round trips/s"
     )

@@ -26,7 +26,6 @@ import asyncio
 import contextlib
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -39,18 +38,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from _raw_http import RawConnection, hammer  # noqa: E402
-from _stats import latency_ms, percentile  # noqa: E402
+from _stats import cpu_seconds, latency_ms, percentile, profile, stop_profile  # noqa: E402
 
 from tests.databases import FALLBACK_SERVER, PostgresServer  # noqa: E402
 from tests.e2e.harness import HubProcess, PluginProcess, free_port, wait_until  # noqa: E402
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU the process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @contextlib.contextmanager
@@ -176,28 +169,6 @@ async def paced_latency(
     return hub_ms, client_ms
 
 
-def profile(hub: HubProcess, prefix: str | None, setup: str) -> subprocess.Popen[bytes] | None:
-    """py-spy sampling the hub while it takes the single POSTs (`--profile PREFIX`)."""
-    if prefix is None or hub.process is None:
-        return None
-    return subprocess.Popen(
-        [
-            "py-spy",
-            "record",
-            "-p",
-            str(hub.process.pid),
-            "-f",
-            "raw",
-            "-r",
-            "200",
-            "-o",
-            f"{prefix}-{setup}.txt",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
 def run_setup(setup: str, database_url: str, args: argparse.Namespace, root: Path) -> None:
     body = b'{"config": {}}'
     with (
@@ -207,7 +178,7 @@ def run_setup(setup: str, database_url: str, args: argparse.Namespace, root: Pat
         asyncio.run(single_posts(hub, plugin_id, 500, args.connections))  # warm up
         asyncio.run(paced_latency(hub, plugin_id, args.rate, 1))
         for round_ in range(1, args.rounds + 1):
-            profiler = profile(hub, args.profile, setup) if round_ == 1 else None
+            profiler = profile(hub.process, args.profile, setup) if round_ == 1 else None
             cpu_before = cpu_seconds(trivial_pid)
             trivial_rate, _ = asyncio.run(
                 hammer(
@@ -220,9 +191,7 @@ def run_setup(setup: str, database_url: str, args: argparse.Namespace, root: Pat
             )
             trivial_cpu = (cpu_seconds(trivial_pid) - cpu_before) / args.requests
             rate, cpu = asyncio.run(single_posts(hub, plugin_id, args.requests, args.connections))
-            if profiler is not None:
-                profiler.send_signal(signal.SIGINT)
-                profiler.wait()
+            stop_profile(profiler)
             hub_ms, client_ms = asyncio.run(paced_latency(hub, plugin_id, args.rate, args.seconds))
             print(
                 f"{setup:<7} {round_:>5} {rate:>9,.0f} {trivial_rate:>9,.0f} "

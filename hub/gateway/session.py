@@ -128,36 +128,45 @@ class PluginSession:
         """Feed frames to the session core until it opens (during the handshake) or until
         the connection ends (once open)."""
         while True:
-            now = time.monotonic()
             try:
-                # asyncio.timeout, not wait_for, which on 3.11 can swallow a cancel
-                # (CPython gh-86296).
-                async with asyncio.timeout(self._core.deadline() - now):
-                    frame = await self._receive_frame()
+                # One timer per deadline, not one per frame: frames only move the core's
+                # deadline, and when the timer fires the loop looks whether the deadline
+                # really passed or comes again with the new one. (asyncio.timeout, not
+                # wait_for, which on 3.11 can swallow a cancel: CPython gh-86296.)
+                async with asyncio.timeout(self._core.deadline() - time.monotonic()):
+                    while (stop := self._take(await self._receive_frame())) is None:
+                        pass
             except TimeoutError:
+                if self._core.deadline() > time.monotonic():
+                    continue
                 await self._time_out()
                 return
             except _Closed:
                 return
-            if self._closing:
-                continue  # closed by the hub: wait for the peer's answer (or the deadline)
-            try:
-                message = self._core.receive(frame, time.monotonic())
-            except ProtocolError as exc:
-                await self._reject(exc)
-                return
-            if isinstance(message, Hello):
-                return  # the handshake is over (a second hello raises instead)
-            assert self._connection is not None
-            self._connection.saw_heartbeat()  # any frame proves the process alive
-            if isinstance(message, Heartbeat):
-                self._hub.jobs.heartbeat(self._connection, message.jobs)
-            else:
-                try:
-                    self._hub.jobs.handle(self._connection, message)
-                except ProtocolError as exc:
-                    await self._reject(exc)
-                    return
+            if isinstance(stop, ProtocolError):
+                await self._reject(stop)
+            return
+
+    def _take(self, frame: str | bytes) -> Hello | ProtocolError | None:
+        """Hand one frame on; what ends the receiving (a hello, a broken frame), or None."""
+        if self._closing:
+            return None  # closed by the hub: wait for the peer's answer (or the deadline)
+        try:
+            message = self._core.receive(frame, time.monotonic())
+        except ProtocolError as exc:
+            return exc
+        if isinstance(message, Hello):
+            return message  # the handshake is over (a second hello raises instead)
+        assert self._connection is not None
+        self._connection.saw_heartbeat()  # any frame proves the process alive
+        if isinstance(message, Heartbeat):
+            self._hub.jobs.heartbeat(self._connection, message.jobs)
+            return None
+        try:
+            self._hub.jobs.handle(self._connection, message)
+        except ProtocolError as exc:
+            return exc
+        return None
 
     async def _time_out(self) -> None:
         if self._closing:

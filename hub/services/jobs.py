@@ -38,7 +38,7 @@ class JobRequest(BaseModel):
 
     config: dict[str, Any] | None = None
     """The plugin's config for this run; the plugin's default config when left out."""
-    input: dict[str, Any] = {}
+    input: dict[str, Any] = Field(default_factory=dict)
     operation: Annotated[str, Field(max_length=100)] | None = None
     project_id: str | None = None
     priority: Literal["interactive", "batch"] | None = None
