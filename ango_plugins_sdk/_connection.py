@@ -13,7 +13,9 @@ import base64
 import contextlib
 import json
 import logging
+import math
 import os
+import random
 import socket
 import ssl
 import time
@@ -56,6 +58,12 @@ NOT_DISPATCHER_MAX_DELAY = 0.5
 """Longest wait before trying again after a hub node said another node dispatches. Short:
 that 503 comes before the upgrade and costs the node next to nothing, and behind a
 round-robin balancer each try has another chance to reach the dispatcher."""
+RESTART_MAX_DELAY = 1.0
+"""Longest wait between tries for `RESTART_WINDOW` seconds after the hub closed the
+connection with 1012 (service restart): it said it is coming back, so the growing waits
+meant for a hub that is down would only keep the process away from a hub that is up
+(with the default schedule, a fleet took 6-8 s to come back from a 3 s restart)."""
+RESTART_WINDOW = 60.0
 
 
 class PluginStopped(Exception):
@@ -157,6 +165,7 @@ class HubConnection:
 
     async def _reconnect_until(self, stop: asyncio.Event) -> None:
         attempt = 0
+        restarting_until = -math.inf
         while not stop.is_set():
             established = False
             another_node = False
@@ -187,7 +196,9 @@ class HubConnection:
             except Exception as exc:  # any failure to dial is retried, whatever its kind
                 log.warning("cannot reach the hub at %s: %s", self._url, exc or type(exc).__name__)
             else:
-                established = await self._session(channel, stop)
+                established, close_code = await self._session(channel, stop)
+                if close_code == CloseCode.SERVICE_RESTART:
+                    restarting_until = time.monotonic() + RESTART_WINDOW
             if stop.is_set():
                 break
             if established:
@@ -197,6 +208,10 @@ class HubConnection:
                 # Behind a load balancer the next try may reach the dispatcher: keep trying
                 # soon, without the growing wait meant for a hub that is down.
                 delay = min(delay, NOT_DISPATCHER_MAX_DELAY)
+            elif time.monotonic() < restarting_until:
+                # A fresh draw, not min(delay, RESTART_MAX_DELAY): a cap would put most of
+                # a fleet at exactly the cap, all at once.
+                delay = min(delay, random.uniform(0.0, RESTART_MAX_DELAY))
             attempt += 1
             log.info("reconnecting in %.2fs", delay)
             # asyncio.timeout, not wait_for, which on Python 3.11 can swallow a cancel
@@ -205,8 +220,9 @@ class HubConnection:
                 async with asyncio.timeout(delay):
                     await stop.wait()
 
-    async def _session(self, channel: Channel, stop: asyncio.Event) -> bool:
-        """One connection; True if it got as far as hello (so the backoff starts over)."""
+    async def _session(self, channel: Channel, stop: asyncio.Event) -> tuple[bool, int | None]:
+        """One connection: whether it got as far as hello (so the backoff starts over), and
+        the hub's close code if it closed the connection."""
         core = PluginSession(
             sdk_version=__version__,
             plugin_version=self._plugin_version,
@@ -223,13 +239,13 @@ class HubConnection:
             if welcome is None:
                 with contextlib.suppress(Exception):
                     await channel.close(CloseCode.NORMAL, "plugin stopping")
-                return False
+                return False, None
         except (ChannelClosed, ProtocolError, TimeoutError) as exc:
             self._raise_if_final(exc)
             log.warning("handshake with the hub failed: %s", exc)
             with contextlib.suppress(Exception):
                 await channel.close(CloseCode.PROTOCOL_ERROR, "handshake failed")
-            return False
+            return False, exc.code if isinstance(exc, ChannelClosed) else None
 
         async def send(message: PluginMessage) -> None:
             await channel.send(encode(message))
@@ -242,6 +258,7 @@ class HubConnection:
             asyncio.create_task(self._heartbeat(channel, core)),
             asyncio.create_task(stop.wait()),
         ]
+        close_code: int | None = None
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             if tasks[2] in done:
@@ -254,6 +271,7 @@ class HubConnection:
                 self._raise_if_final(error)
                 if not isinstance(error, ChannelClosed):
                     raise error
+                close_code = error.code
                 log.warning("disconnected from the hub: %s", error)
         finally:
             self.connected.clear()
@@ -261,7 +279,7 @@ class HubConnection:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-        return True
+        return True, close_code
 
     async def _handshake(self, channel: Channel, core: PluginSession) -> Welcome:
         async with asyncio.timeout(core.deadline() - time.monotonic()):

@@ -9,6 +9,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
 
 from hub.api import files as file_routes
 from hub.api import job_io
@@ -54,9 +56,28 @@ async def healthz_dispatcher(request: Request) -> Response:
     return JSONResponse({"dispatcher": dispatching}, status_code=200 if dispatching else 503)
 
 
+PLUGIN_SOCKET = "/ws/plugin"
+
+
+class HubApp(Starlette):
+    """Starlette, with the plugin socket served ahead of the middleware stack and router.
+
+    Plugin frames are the hub's hottest path, and every layer wraps each frame's send and
+    receive in its own closure: a third of the hub's CPU in a reconnect storm. The socket
+    needs none of them (it answers its own errors, and uvicorn logs and closes with 1011 on
+    a bug). The same endpoint stays routed for a hub served under a path prefix."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and scope["path"] == PLUGIN_SOCKET:
+            scope["app"] = self
+            await plugin_socket(WebSocket(scope, receive, send))
+            return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(
     settings: Settings | None = None, *, kinds: tuple[type[JobKind], ...] = KINDS
-) -> Starlette:
+) -> HubApp:
     """The hub's ASGI app; `kinds` are the job types it knows (hub/job_types)."""
     hub = Hub(settings or Settings.from_env(), kinds=kinds)
 
@@ -69,12 +90,12 @@ def create_app(
         finally:
             await hub.stop()
 
-    app = Starlette(
+    app = HubApp(
         routes=[
             Route("/healthz", healthz),
             Route("/healthz/dispatcher", healthz_dispatcher),
             Route("/metrics", metrics),
-            WebSocketRoute("/ws/plugin", plugin_socket),
+            WebSocketRoute(PLUGIN_SOCKET, plugin_socket),
             Mount("/io", routes=job_io.routes),
             Mount(
                 "/api/v1",

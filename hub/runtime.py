@@ -137,6 +137,7 @@ class Hub:
             ),
             lease_ttl=settings.dispatcher_lease_ttl,
             listener=listener,
+            before_term=lambda: self.plugins.warm(),
         )
 
     async def start(self) -> None:
@@ -149,6 +150,7 @@ class Hub:
             if self.cluster is not None:
                 await self.cluster.start()
             else:
+                await self.plugins.warm()
                 await self.engine_loop.start()
         except BaseException:
             await self.store.close()  # refused to start: leave no connection behind

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -69,8 +70,11 @@ class ClusterNode:
         storage_kind: str,
         lease_ttl: float,
         listener: notify.Listener,
+        before_term: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.node_id = node_id
+        self._before_term = before_term
+        """Run as a term begins, before sockets are taken (warming the handshake cache)."""
         self._store = store
         self._engine = engine
         self._engine_loop = engine_loop
@@ -215,6 +219,8 @@ class ClusterNode:
         # Loading a large backlog may take longer than the lease lasts: keep it meanwhile.
         keeping = asyncio.create_task(self._keep_lease(epoch), name="hub-lease-keeper")
         try:
+            if self._before_term is not None:
+                await self._before_term()
             fence = self._lease.fence(epoch)
             await self._engine_loop.start(fence=fence, on_fenced=self._fenced)
             self._publisher.start(fence)

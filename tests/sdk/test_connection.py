@@ -188,6 +188,20 @@ async def test_reconnects_after_the_hub_is_unreachable_for_a_while() -> None:
     assert backoff.attempts == [0, 1, 2, 3, 0]  # starts over once a session got to hello
 
 
+async def test_after_a_restart_close_the_plugin_keeps_trying_every_second_or_less() -> None:
+    """1012 says the hub is coming back: the growing waits meant for a hub that is down
+    would keep the process away once it is up."""
+    backoff = RecordingBackoff(fixed=3600)  # the schedule alone would wait an hour
+    hub = FakeHub()
+    async with serving(custom_plugin(echo), hub, backoff=backoff):
+        first = await hub.session(0)
+        hub.fail_next(3)  # the hub is restarting
+        first.hang_up(int(CloseCode.SERVICE_RESTART))
+        await hub.session(1, timeout=PATIENCE)
+    assert hub.connects == 5
+    assert backoff.attempts == [0, 1, 2, 3]
+
+
 @pytest.mark.parametrize("status", [401, 403])
 async def test_refused_credentials_stop_the_plugin_without_retrying(status: int) -> None:
     hub = FakeHub()
