@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import subprocess
+import tempfile
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from tests.databases import FALLBACK_SERVER, PostgresServer
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -56,3 +61,32 @@ def stop_profile(profiler: subprocess.Popen[bytes] | None) -> None:
     if profiler is not None:
         profiler.send_signal(signal.SIGINT)
         profiler.wait()
+
+
+def setups_parser(description: str | None) -> argparse.ArgumentParser:
+    """The options every benchmark of the single-node setups shares."""
+    parser = argparse.ArgumentParser(
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--setups", default="sqlite,pg")
+    parser.add_argument("--postgres", default=FALLBACK_SERVER)
+    parser.add_argument("--profile", help="py-spy raw output to PREFIX-SETUP.txt (round 1)")
+    return parser
+
+
+def each_setup(args: argparse.Namespace, run: Callable[[str, str, Path], None]) -> None:
+    """`run(setup, database_url, tmp)` for each of `--setups`: "sqlite" (database_url "":
+    the hub's own SQLite in its data dir) and "pg" (a fresh PostgreSQL database)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        for setup in args.setups.split(","):
+            if setup == "sqlite":
+                run(setup, "", Path(tmp))
+                continue
+            server = PostgresServer(args.postgres)
+            try:
+                server.connect()
+                with server.database() as url:
+                    run(setup, url, Path(tmp))
+            finally:
+                server.close()

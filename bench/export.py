@@ -42,9 +42,9 @@ def memory_kb(pid: int, field: str) -> int:
     raise RuntimeError(f"{field} not found for {pid}")
 
 
-async def seed(data_dir: Path, organization: str, count: int) -> str:
+async def seed(data_dir: Path, organization: str, count: int, *, database_url: str = "") -> str:
     """Create the project and its tasks in the hub's database; returns the project id."""
-    hub = Hub(Settings(data_dir=data_dir))
+    hub = Hub(Settings(data_dir=data_dir, database_url=database_url))
     await hub.store.create_schema()
     organization_id = await hub.accounts.organization_id(organization)
     user = await hub.accounts.authenticate_password("owner@acme.test", "pw-12345678")

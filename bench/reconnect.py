@@ -12,7 +12,8 @@ own `HubConnection`, handshake, heartbeats and reconnect policy, with no jobs) s
     figure for a bare `websockets` server holding as many idle connections (the baseline);
   - per round: the hub is stopped (SIGTERM, which closes every socket with 1012) and
     started again; seconds from the new process answering /healthz until every connection
-    is live again, and from the stop.
+    is live again, and from the stop; and the hub's CPU over that time (the fleet shares
+    the machine's cores, so the seconds also measure the clients).
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,9 +36,8 @@ from websockets.asyncio.client import connect
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from _stats import profile, stop_profile  # noqa: E402
+from _stats import cpu_seconds, each_setup, profile, setups_parser, stop_profile  # noqa: E402
 
-from tests.databases import FALLBACK_SERVER, PostgresServer  # noqa: E402
 from tests.e2e.harness import HubProcess, free_port, wait_until  # noqa: E402
 
 
@@ -146,13 +145,17 @@ def run_setup(setup: str, database_url: str, args: argparse.Namespace, root: Pat
                 profiler = profile(hub.process, args.profile, setup) if round_ == 1 else None
                 hub.wait_healthy(60)
                 healthy = time.monotonic()
+                assert hub.process is not None
+                cpu_before = cpu_seconds(hub.process.pid)
                 wait_until(lambda: live(hub) == args.connections, timeout=300, interval=0.05)
                 done = time.monotonic()
+                cpu = cpu_seconds(hub.process.pid) - cpu_before
                 stop_profile(profiler)
                 print(
                     f"{setup}: round {round_}: all {args.connections} live again "
                     f"{done - healthy:.2f} s after /healthz answered "
-                    f"({done - stopping:.2f} s after the stop began)",
+                    f"({done - stopping:.2f} s after the stop began); hub CPU meanwhile "
+                    f"{cpu:.2f} s, {cpu / args.connections * 1e6:.0f} µs per connection",
                     flush=True,
                 )
     finally:
@@ -160,30 +163,13 @@ def run_setup(setup: str, database_url: str, args: argparse.Namespace, root: Pat
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = setups_parser(__doc__)
     parser.add_argument("--connections", type=int, default=5000)
     parser.add_argument("--plugins", type=int, default=500)
     parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--setups", default="sqlite,pg")
-    parser.add_argument("--postgres", default=FALLBACK_SERVER)
-    parser.add_argument("--profile", help="py-spy raw output to PREFIX-SETUP.txt (round 1)")
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}")
-    with tempfile.TemporaryDirectory() as tmp:
-        for setup in args.setups.split(","):
-            if setup == "sqlite":
-                run_setup(setup, "", args, Path(tmp))
-                continue
-            server = PostgresServer(args.postgres)
-            try:
-                server.connect()
-                with server.database() as url:
-                    run_setup(setup, url, args, Path(tmp))
-            finally:
-                server.close()
+    each_setup(args, lambda setup, url, tmp: run_setup(setup, url, args, tmp))
     baseline = bare_server_kib_per_connection(args.connections)
     print(f"baseline: a bare websockets server, {baseline:.1f} KiB per idle connection")
 

@@ -29,7 +29,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,9 +37,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from _raw_http import RawConnection, hammer  # noqa: E402
-from _stats import cpu_seconds, latency_ms, percentile, profile, stop_profile  # noqa: E402
+from _stats import (  # noqa: E402
+    cpu_seconds,
+    each_setup,
+    latency_ms,
+    percentile,
+    profile,
+    setups_parser,
+    stop_profile,
+)
 
-from tests.databases import FALLBACK_SERVER, PostgresServer  # noqa: E402
 from tests.e2e.harness import HubProcess, PluginProcess, free_port, wait_until  # noqa: E402
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
@@ -203,17 +209,11 @@ def run_setup(setup: str, database_url: str, args: argparse.Namespace, root: Pat
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = setups_parser(__doc__)
     parser.add_argument("--requests", type=int, default=4000)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rate", type=float, default=50)
     parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--setups", default="sqlite,pg")
-    parser.add_argument("--postgres", default=FALLBACK_SERVER)
-    parser.add_argument("--profile", help="py-spy raw output to PREFIX-SETUP.txt (round 1)")
     args = parser.parse_args()
 
     print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}")
@@ -226,18 +226,7 @@ def main() -> None:
         f"{'cpu ms':>8} {'triv ms':>8} {'hub p50':>7} {'hub p99':>7} {'cli p50':>7} "
         f"{'cli p99':>7}"
     )
-    with tempfile.TemporaryDirectory() as tmp:
-        for setup in args.setups.split(","):
-            if setup == "sqlite":
-                run_setup(setup, "", args, Path(tmp))
-                continue
-            server = PostgresServer(args.postgres)
-            try:
-                server.connect()
-                with server.database() as url:
-                    run_setup(setup, url, args, Path(tmp))
-            finally:
-                server.close()
+    each_setup(args, lambda setup, url, tmp: run_setup(setup, url, args, tmp))
 
 
 if __name__ == "__main__":

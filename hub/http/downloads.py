@@ -3,12 +3,10 @@ bytes, and a project's tasks as NDJSON."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from urllib.parse import quote
 
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
-from ango_plugins_sdk.protocol.workspace import ExportedTask
 from hub.blobs.base import content_disposition
 from hub.jobs.state import StoredOrActiveJob
 from hub.runtime import Hub
@@ -65,20 +63,7 @@ async def export_response(
     # Counting first turns a missing project or an unknown stage into a proper error
     # response; once the stream starts, the status is already sent.
     count = await exports.count(organization_id, project_id, stages=stages, batches=batches)
-    tasks = exports.stream(organization_id, project_id, stages=stages, batches=batches)
+    lines = exports.ndjson(organization_id, project_id, stages=stages, batches=batches)
     return StreamingResponse(
-        _ndjson(tasks), media_type="application/x-ndjson", headers={"X-Task-Count": str(count)}
+        lines, media_type="application/x-ndjson", headers={"X-Task-Count": str(count)}
     )
-
-
-async def _ndjson(tasks: AsyncIterator[ExportedTask]) -> AsyncIterator[bytes]:
-    """Lines grouped into chunks of about 64 KB: one send per task would be slow."""
-    buffer = bytearray()
-    async for task in tasks:
-        buffer += task.model_dump_json(exclude_none=True).encode("utf-8")
-        buffer += b"\n"
-        if len(buffer) >= _NDJSON_BUFFER:
-            yield bytes(buffer)
-            buffer.clear()
-    if buffer:
-        yield bytes(buffer)

@@ -4,7 +4,6 @@ NDJSON; the plugin uploads one file, which users then download."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -76,18 +75,13 @@ class ExportKind(JobKind):
 
     async def _tasks(self, request: DataRequest) -> Stream:
         job = request.job
-        tasks = self.services.workspace.exports.stream(
+        lines = self.services.workspace.exports.ndjson(
             job.organization_id,
             job.input["project_id"],
             stages=job.input.get("stages"),
             batches=job.input.get("batches"),
         )
-
-        async def ndjson() -> AsyncIterator[bytes]:
-            async for task in tasks:
-                yield task.model_dump_json(exclude_none=True).encode("utf-8") + b"\n"
-
-        return Stream(ndjson(), "application/x-ndjson")
+        return Stream(lines, "application/x-ndjson")
 
     async def _upload(self, request: DataRequest) -> Answer:
         job = request.job

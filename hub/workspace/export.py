@@ -4,7 +4,9 @@ their categories' names), counted, streamed page by page, or one task for a mode
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
+from pydantic_core import to_json
 from sqlalchemy import select
 
 from ango_plugins_sdk.protocol.workspace import ExportedTask
@@ -16,6 +18,7 @@ from hub.workspace.projects import check_stages
 
 EXPORT_PAGE_SIZE = 500
 """Tasks read per query while exporting; memory is bounded by one page, not the project."""
+NDJSON_CHUNK = 64 * 1024
 
 EXPORT_COLUMNS = (
     TaskRow.id,
@@ -32,7 +35,7 @@ EXPORT_COLUMNS = (
     AssetRow.markdown,
     AssetRow.metadata_.label("metadata"),
 )
-"""What an export line is made of (see `rows.exported_task`)."""
+"""What an export line is made of, in the order `rows.export_line` unpacks them."""
 
 
 class ExportService:
@@ -67,9 +70,9 @@ class ExportService:
             ).first()
             if row is None:
                 raise NotFound(f"task {task_id} not found")
-            categories = {c.id: c for c in await queries.categories(session, row.project_id)}
+            labels = rows.category_labels(await queries.categories(session, row.project_id))
             batches = await queries.batches_of(session, [task_id])
-        exported = rows.exported_task(row, batches.get(task_id, []), categories, self._asset_url)
+        exported = rows.exported_task(row[:-1], batches.get(task_id, []), labels, self._asset_url)
         return row.project_id, exported
 
     async def stream(
@@ -80,7 +83,41 @@ class ExportService:
         stages: list[str] | None = None,
         batches: list[str] | None = None,
     ) -> AsyncIterator[ExportedTask]:
-        """Every matching task, ordered by id, with its asset, batches and annotations.
+        """Every matching task, ordered by id, with its asset, batches and annotations
+        (see `_lines` for the filters, the paging and what a concurrent change does)."""
+        async for line in self._lines(organization_id, project_id, stages, batches):
+            yield ExportedTask.model_validate(line)
+
+    async def ndjson(
+        self,
+        organization_id: str,
+        project_id: str,
+        *,
+        stages: list[str] | None = None,
+        batches: list[str] | None = None,
+    ) -> AsyncIterator[bytes]:
+        """`stream` as NDJSON, in chunks of about `NDJSON_CHUNK` bytes (one send per task
+        would be slow). Each line is serialized from plain data, without building the
+        models: a reader that validates a line as an `ExportedTask` (the SDK does) gets what
+        `stream` yields. It made the stream 2.4x as slow as a plain dump of the rows."""
+        buffer = bytearray()
+        async for line in self._lines(organization_id, project_id, stages, batches):
+            buffer += to_json(line)
+            buffer += b"\n"
+            if len(buffer) >= NDJSON_CHUNK:
+                yield bytes(buffer)
+                buffer.clear()
+        if buffer:
+            yield bytes(buffer)
+
+    async def _lines(
+        self,
+        organization_id: str,
+        project_id: str,
+        stages: list[str] | None,
+        batches: list[str] | None,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Every matching task as an export line's data (`rows.export_line`).
 
         `stages` and `batches` filter (a task in any of the stages, and in any of the
         batches); None or empty means no filter, so no filter at all is every task.
@@ -92,7 +129,7 @@ class ExportService:
         async with self._store.read() as session:
             project = await queries.project_row(session, organization_id, project_id)
             check_stages(project, stages or ())
-            categories = {c.id: c for c in await queries.categories(session, project_id)}
+            labels = rows.category_labels(await queries.categories(session, project_id))
         query = (
             select(*EXPORT_COLUMNS)
             .join_from(TaskRow, AssetRow, AssetRow.id == TaskRow.asset_id)
@@ -107,8 +144,8 @@ class ExportService:
                 page = (await session.execute(page_query.limit(EXPORT_PAGE_SIZE))).all()
                 batches_by_task = await queries.batches_of(session, [row.id for row in page])
             for row in page:
-                yield rows.exported_task(
-                    row, batches_by_task.get(row.id, []), categories, self._asset_url
+                yield rows.export_line(
+                    row, batches_by_task.get(row.id, []), labels, self._asset_url
                 )
             if len(page) < EXPORT_PAGE_SIZE:
                 return

@@ -8,10 +8,8 @@ to `hub.paths.asset_file_path` when it builds the workspace (hub/runtime.py).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
-
-from sqlalchemy import Row
 
 from ango_plugins_sdk.protocol.workspace import (
     AnnotationSet,
@@ -111,40 +109,78 @@ def full_task_view(
     return task_view(task, asset(asset_row, asset_url), batches, annotations)
 
 
+CategoryLabels = dict[str, tuple[str, str]]
+"""A project's category id -> (name, tool): what an export line adds to each annotation."""
+
+
+def category_labels(categories: list[Category]) -> CategoryLabels:
+    return {c.id: (c.name, c.tool.value) for c in categories}
+
+
 def exported_task(
-    row: Row[Any], batches: list[str], categories: dict[str, Category], asset_url: AssetUrl
+    row: Sequence[Any], batches: list[str], labels: CategoryLabels, asset_url: AssetUrl
 ) -> ExportedTask:
     """One export line from a row of `hub.workspace.export.EXPORT_COLUMNS`."""
-    stored = row.annotations or {}
+    return ExportedTask.model_validate(export_line(row, batches, labels, asset_url))
+
+
+def export_line(
+    row: Sequence[Any], batches: list[str], labels: CategoryLabels, asset_url: AssetUrl
+) -> dict[str, Any]:
+    """An export line's data, as plain JSON values, None values left out (as the NDJSON
+    export writes it): what `ExportedTask` validates. The export's hot loop: the row is
+    unpacked by position, and dicts are built in the models' field order, so the line
+    reads as it always has."""
+    (
+        task_id,
+        stage,
+        annotations,
+        updated_at,
+        asset_id,
+        asset_type,
+        url,
+        storage_key,
+        external_id,
+        width,
+        height,
+        markdown,
+        metadata,
+    ) = row
+    stored = annotations or {}
     objects = []
     for obj in stored.get("objects", ()):
-        category = categories.get(obj["category_id"])
-        tool = category.tool if category else _tool_of(obj)
-        name = category.name if category else ""
-        objects.append({**obj, "category": name, "tool": tool})
-    classifications = [
-        {**c, "category": category.name if (category := categories.get(c["category_id"])) else ""}
-        for c in stored.get("classifications", ())
-    ]
-    return ExportedTask.model_validate(
-        {
-            "task_id": row.id,
-            "stage": row.stage,
-            "batches": batches,
-            "asset": {
-                "id": row.asset_id,
-                "type": row.type,
-                "url": _url(asset_url, row.asset_id, row.storage_key, row.url),
-                "markdown": row.markdown,
-                "external_id": row.external_id,
-                "width": row.width,
-                "height": row.height,
-                "metadata": row.metadata or {},
-            },
-            "annotations": {"objects": objects, "classifications": classifications},
-            "updated_at": row.updated_at.isoformat(),
-        }
-    )
+        name, tool = labels.get(obj["category_id"]) or ("", _tool_of(obj).value)
+        objects.append(_present({"category_id": None, "category": name, "tool": tool, **obj}))
+    classifications = []
+    for classification in stored.get("classifications", ()):
+        name, _ = labels.get(classification["category_id"], ("", ""))
+        classifications.append(_present({"category_id": None, "category": name, **classification}))
+    return {
+        "task_id": task_id,
+        "stage": stage,
+        "batches": batches,
+        "asset": _present(
+            {
+                "id": asset_id,
+                "type": asset_type,
+                "url": asset_url(asset_id) if storage_key is not None else url,
+                "markdown": markdown,
+                "external_id": external_id,
+                "width": width,
+                "height": height,
+                "metadata": metadata or {},
+            }
+        ),
+        "annotations": {"objects": objects, "classifications": classifications},
+        "updated_at": updated_at.isoformat(),
+    }
+
+
+def _present(values: dict[str, Any]) -> dict[str, Any]:
+    """`values` without the None ones (a scan in C first: most have none)."""
+    if None not in values.values():
+        return values
+    return {name: value for name, value in values.items() if value is not None}
 
 
 def _tool_of(obj: dict[str, Any]) -> Tool:

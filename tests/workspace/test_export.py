@@ -314,3 +314,22 @@ def test_export_memory_stays_flat(
     seen, peak = call(consume)
     assert seen == total
     assert peak < 6 * 1024 * 1024, f"export peaked at {peak / 1e6:.1f} MB over the baseline"
+
+
+def test_the_ndjson_lines_are_what_the_stream_yields(
+    hub: Hub, call: Call, acme: Owner, project: dict[str, Any]
+) -> None:
+    """The NDJSON is written from plain data, not from the models: a reader that validates
+    its lines (the SDK) must get exactly the tasks `stream` yields, in the same bytes."""
+
+    async def both() -> tuple[list[ExportedTask], bytes]:
+        exports = hub.workspace.exports
+        models = [task async for task in exports.stream(acme.organization_id, project["id"])]
+        chunks = [chunk async for chunk in exports.ndjson(acme.organization_id, project["id"])]
+        return models, b"".join(chunks)
+
+    models, ndjson = call(both)
+    lines = ndjson.splitlines()
+    assert [ExportedTask.model_validate_json(line) for line in lines] == models
+    expected = [model.model_dump_json(exclude_none=True).encode() for model in models]
+    assert lines == expected
