@@ -53,6 +53,9 @@ class IllegalSessionMove(RuntimeError):
 
 
 class _Session:
+    # Slots: a hub holds one session per plugin process, thousands at once.
+    __slots__ = ("state",)
+
     def __init__(self) -> None:
         self.state = SessionState.HANDSHAKE
 
@@ -67,6 +70,18 @@ class _Session:
 
 class HubSession(_Session):
     """The hub's end of one plugin connection."""
+
+    __slots__ = (
+        "_deadline",
+        "connection_id",
+        "heartbeat_interval",
+        "heartbeat_timeout",
+        "hello",
+        "lease_ttl",
+        "max_message_size",
+        "peer_max_size",
+        "plugin_type",
+    )
 
     def __init__(
         self,

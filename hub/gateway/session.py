@@ -55,6 +55,19 @@ class _Closed(Exception):
 
 
 class PluginSession:
+    # Slots: one per plugin process, thousands at once (docs/performance.md).
+    __slots__ = (
+        "_close_code",
+        "_closing",
+        "_connection",
+        "_core",
+        "_hub",
+        "_send_lock",
+        "_ws",
+        "id",
+        "plugin_id",
+    )
+
     def __init__(self, websocket: WebSocket, hub: Hub, plugin_id: str, plugin_type: str) -> None:
         settings = hub.settings
         self._ws = websocket
