@@ -20,6 +20,7 @@ from ango_plugins_sdk.protocol import (
     Heartbeat,
     Hello,
     HubSession,
+    JobRef,
     JobType,
     ProtocolError,
 )
@@ -98,9 +99,30 @@ class PluginSession:
             await self._receive()  # until hello, or the end
         finally:
             self._hub.live.handshake_ended(self.plugin_id, self.close)
-        hello = self._core.hello
-        if hello is None or self._closing:
+        opened = self._open()
+        if opened is None:
             return  # refused, timed out, or closed meanwhile (secret rotated, plugin deleted)
+        connection, held = opened
+        try:
+            self._hub.jobs.connection_opened(connection, held)
+            await self._receive()
+        finally:
+            self._hub.live.remove(connection)
+            self._hub.jobs.connection_closed(connection, orderly=self._close_code in _ORDERLY)
+            log.info(
+                "plugin %s disconnected: connection %s (close code %s)",
+                self.plugin_id,
+                self.id,
+                self._close_code,
+            )
+
+    def _open(self) -> tuple[LiveConnection, list[JobRef]] | None:
+        """The live connection the hello describes, registered, and the jobs it holds;
+        None without a hello. The hello itself is not kept, here or in the core: the
+        connection has what it needs of it (a kilobyte per process otherwise)."""
+        hello, self._core.hello = self._core.hello, None
+        if hello is None or self._closing:
+            return None
         connection = LiveConnection(
             id=self.id,
             plugin_id=self.plugin_id,
@@ -124,18 +146,7 @@ class PluginSession:
             hello.sdk_version,
             hello.capacity,
         )
-        try:
-            self._hub.jobs.connection_opened(connection, hello.jobs)
-            await self._receive()
-        finally:
-            self._hub.live.remove(connection)
-            self._hub.jobs.connection_closed(connection, orderly=self._close_code in _ORDERLY)
-            log.info(
-                "plugin %s disconnected: connection %s (close code %s)",
-                self.plugin_id,
-                self.id,
-                self._close_code,
-            )
+        return connection, hello.jobs
 
     async def _receive(self) -> None:
         """Feed frames to the session core until it opens (during the handshake) or until
