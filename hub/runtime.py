@@ -44,6 +44,9 @@ log = logging.getLogger("hub")
 
 T = TypeVar("T")
 
+WARM_WAIT = 2.0
+"""Seconds a new dispatcher waits for its listener before it fills the caches."""
+
 
 class Hub:
     def __init__(self, settings: Settings, *, kinds: tuple[type[JobKind], ...] = KINDS) -> None:
@@ -115,6 +118,13 @@ class Hub:
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
 
+    async def _warm_caches(self, listener: Listener) -> None:
+        """Fill the handshake cache as a term begins. With several nodes the caches hold
+        nothing while the listener is not connected (they could miss a change): give it a
+        moment, or the reconnecting processes would all be checked against the database."""
+        if await listener.wait_connected(WARM_WAIT):
+            await self.plugins.warm()
+
     def _cluster_node(self) -> ClusterNode:
         settings = self.settings
         listener = Listener(
@@ -137,7 +147,7 @@ class Hub:
             ),
             lease_ttl=settings.dispatcher_lease_ttl,
             listener=listener,
-            before_term=lambda: self.plugins.warm(),
+            before_term=lambda: self._warm_caches(listener),
         )
 
     async def start(self) -> None:

@@ -87,7 +87,7 @@ class ClusterNode:
         self._renew_every = min(RENEW, lease_ttl / 3)
         self._publisher = Publisher(store, live, node_id=node_id)
         self._consumer = CommandConsumer(store, engine, live, listener)
-        self.view = PublishedView(store, listener)
+        self.view = PublishedView(store, listener, unused=lambda: engine.dispatching)
         self.epoch: int | None = None
         """This node's epoch while it is the dispatcher."""
         self.database_ok = True

@@ -55,6 +55,7 @@ class Listener:
         self._events = {channel: asyncio.Event() for channel in [*channels, *self._readers]}
         self._task: asyncio.Task[None] | None = None
         self.connected = False
+        self._up = asyncio.Event()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._listen_forever(), name="hub-listener")
@@ -63,6 +64,13 @@ class Listener:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+
+    async def wait_connected(self, within: float) -> bool:
+        """Whether the listener is connected, waiting up to `within` seconds for it."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(within):
+                await self._up.wait()
+        return self.connected
 
     async def wait(self, channel: str, within: float) -> None:
         """Return on news of `channel`, or after `within` seconds (the polling fallback)."""
@@ -95,6 +103,7 @@ class Listener:
                 for reader in self._readers.values():
                     reader(None)
                 self.connected = True
+                self._up.set()
                 for event in self._events.values():
                     event.set()  # news may have been missed while away: look now
                 await lost.wait()
@@ -102,6 +111,7 @@ class Listener:
                 log.warning("listening for other hub nodes failed: %s; retrying", exc)
             finally:
                 self.connected = False
+                self._up.clear()
                 if connection is not None and not connection.is_closed():
                     with contextlib.suppress(Exception):
                         await connection.close(timeout=1)

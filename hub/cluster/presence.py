@@ -161,9 +161,15 @@ def _row(connection: LiveConnection, node_id: str) -> dict[str, object]:
 class PublishedView:
     """Another node's side: the published processes, read on news and on a short poll."""
 
-    def __init__(self, store: Store, listener: notify.Listener) -> None:
+    def __init__(
+        self, store: Store, listener: notify.Listener, *, unused: Callable[[], bool]
+    ) -> None:
         self._store = store
         self._listener = listener
+        self._unused = unused
+        """True while this node dispatches: it shows its own registry, and reading the
+        whole table after each of its own publications would cost it dearly (thousands
+        of rows several times a second while a fleet reconnects)."""
         self._by_plugin: dict[str, list[PublishedProcess]] = {}
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -179,7 +185,10 @@ class PublishedView:
     async def _read_forever(self) -> None:
         while True:
             try:
-                await self.refresh()
+                if self._unused():
+                    self._by_plugin = {}  # not stale once it is used again
+                else:
+                    await self.refresh()
             except Exception as exc:
                 log.warning("reading the live plugin processes failed: %s", exc)
             await self._listener.wait(notify.PRESENCE, POLL)
