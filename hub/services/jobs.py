@@ -30,7 +30,10 @@ from hub.services.plugins import PluginService
 
 MAX_JOBS_PER_REQUEST = 1000
 WAIT_POLL = 0.05
-"""How often a long poll on a node that does not dispatch the job reads it again."""
+"""How soon a long poll on a node that does not dispatch the job reads it again; the wait
+doubles after each read, up to `WAIT_POLL_MAX`, so a thousand clients waiting a minute
+cost the shared database a few thousand reads, not a million."""
+WAIT_POLL_MAX = 1.0
 
 
 class JobRequest(BaseModel):
@@ -166,8 +169,10 @@ class JobService:
     ) -> StoredOrActiveJob:
         """The job once its end is stored, or as it is after `within` seconds (a long poll:
         clients stop polling). Woken by the engine where this node dispatches the job; a
-        node that does not reads the database every `WAIT_POLL` seconds."""
+        node that does not reads the database again after `WAIT_POLL` seconds, then less
+        and less often."""
         deadline = time.monotonic() + within
+        poll = WAIT_POLL
         while True:
             job = await self.get(principal, job_id)
             left = deadline - time.monotonic()
@@ -175,7 +180,8 @@ class JobService:
                 return job
             ended = self._engine.stored_end(job_id)
             if ended is None:
-                await asyncio.sleep(min(left, WAIT_POLL))
+                await asyncio.sleep(min(left, poll))
+                poll = min(poll * 2, WAIT_POLL_MAX)
                 continue
             # Cancelled on timeout (or with the request), which also forgets it.
             with contextlib.suppress(TimeoutError):

@@ -230,12 +230,12 @@ class PluginService:
             return None
         return plugin if token_matches(secret, plugin.secret_hash) else None
 
-    async def warm(self, *, limit: int = 200_000) -> None:
-        """Read every plugin's credentials at once (start-up): the plugin processes that
-        reconnect after a restart are then checked from memory."""
+    async def warm(self) -> None:
+        """Read every plugin's credentials at once (start-up), as many as the cache holds:
+        the plugin processes that reconnect after a restart are then checked from memory."""
         generation = self._secrets.generation
         async with self._store.read() as session:
-            rows = await session.execute(_CREDENTIALS.limit(limit))
+            rows = await session.execute(_CREDENTIALS.limit(self._secrets.max_entries))
             for row in rows:
                 self._secrets.put(row.id, PluginCredentials(*row), generation)
 

@@ -43,7 +43,7 @@ class ReadCache(Generic[K, V]):
     def __init__(self, *, max_age: float | None = None, max_entries: int = 50_000) -> None:
         self._entries: dict[K, tuple[V, float]] = {}
         self._max_age = max_age
-        self._max_entries = max_entries
+        self.max_entries = max_entries
         self.generation = 0
         self.trusted: Callable[[], bool] = lambda: True
 
@@ -63,7 +63,7 @@ class ReadCache(Generic[K, V]):
         """Keep `value`, read after `generation` was seen, unless a clear came since."""
         if generation != self.generation or not self.trusted():
             return
-        if len(self._entries) >= self._max_entries:
+        if len(self._entries) >= self.max_entries:
             del self._entries[next(iter(self._entries))]  # the oldest; rarely reached
         self._entries[key] = (value, time.monotonic() + (self._max_age or 0))
 

@@ -130,7 +130,8 @@ def export_line(
     """An export line's data, as plain JSON values, None values left out (as the NDJSON
     export writes it): what `ExportedTask` validates. The export's hot loop: the row is
     unpacked by position, and dicts are built in the models' field order, so the line
-    reads as it always has."""
+    reads as the models would write it (numbers stay as stored: a whole-number coordinate
+    a plugin sent is not written as a float)."""
     (
         task_id,
         stage,
@@ -150,11 +151,20 @@ def export_line(
     objects = []
     for obj in stored.get("objects", ()):
         name, tool = labels.get(obj["category_id"]) or ("", _tool_of(obj).value)
-        objects.append(_present({"category_id": None, "category": name, "tool": tool, **obj}))
+        line = {"category_id": obj["category_id"], "category": name, "tool": tool}
+        for field in _OBJECT_FIELDS:
+            if (value := obj.get(field)) is not None:
+                line[field] = value
+        objects.append(_with_source(line, obj))
     classifications = []
     for classification in stored.get("classifications", ()):
         name, _ = labels.get(classification["category_id"], ("", ""))
-        classifications.append(_present({"category_id": None, "category": name, **classification}))
+        line = {
+            "category_id": classification["category_id"],
+            "category": name,
+            "value": classification["value"],
+        }
+        classifications.append(_with_source(line, classification))
     return {
         "task_id": task_id,
         "stage": stage,
@@ -174,6 +184,22 @@ def export_line(
         "annotations": {"objects": objects, "classifications": classifications},
         "updated_at": updated_at.isoformat(),
     }
+
+
+_OBJECT_FIELDS = ("bbox", "polygon", "point")
+_HUMAN = {"kind": "human"}
+
+
+def _with_source(line: dict[str, Any], stored: dict[str, Any]) -> dict[str, Any]:
+    """`line` with the stored annotation's source and score, as the models write them: in
+    field order, None left out, a missing source a person's. Annotations are stored in
+    whatever order their writer used (a person's through the models, a plugin's by
+    hub.job_types.predictions), so the line is built field by field."""
+    source = stored.get("source")
+    line["source"] = _present(source) if source else _HUMAN
+    if (score := stored.get("score")) is not None:
+        line["score"] = score
+    return line
 
 
 def _present(values: dict[str, Any]) -> dict[str, Any]:

@@ -333,3 +333,49 @@ def test_the_ndjson_lines_are_what_the_stream_yields(
     assert [ExportedTask.model_validate_json(line) for line in lines] == models
     expected = [model.model_dump_json(exclude_none=True).encode() for model in models]
     assert lines == expected
+
+
+def test_annotations_a_plugin_wrote_export_in_the_models_order_without_nulls(
+    hub: Hub, call: Call, acme: Owner, project: dict[str, Any]
+) -> None:
+    """A plugin's pre-labels are stored in the order hub.job_types.predictions writes them
+    (source and score before the geometry, a version that may be unknown): the export line
+    still has the models' field order and leaves the nulls out."""
+    ids = category_ids(project)
+    source = {"kind": "plugin", "plugin_id": "p1", "plugin_version": None}
+    annotations = {
+        "objects": [
+            {
+                "category_id": ids["car"],
+                "source": source,
+                "score": 0.9,
+                "bbox": {"x": 1, "y": 2, "w": 3, "h": 4},
+            },
+            {"category_id": ids["pin"], "source": source, "point": {"x": 5, "y": 6}},
+        ],
+        "classifications": [{"category_id": ids["weather"], "source": source, "value": "rain"}],
+    }
+
+    async def store_and_export() -> tuple[list[ExportedTask], bytes]:
+        async with hub.store.write() as session:
+            await session.execute(
+                update(TaskRow)
+                .where(TaskRow.project_id == project["id"])
+                .values(annotations=annotations)
+            )
+        exports = hub.workspace.exports
+        models = [task async for task in exports.stream(acme.organization_id, project["id"])]
+        chunks = [chunk async for chunk in exports.ndjson(acme.organization_id, project["id"])]
+        return models, b"".join(chunks)
+
+    models, ndjson = call(store_and_export)
+    lines = ndjson.splitlines()
+    assert [ExportedTask.model_validate_json(line) for line in lines] == models
+    for line, model in zip(lines, models, strict=True):
+        written = json.loads(line)["annotations"]
+        expected = json.loads(model.model_dump_json(exclude_none=True))["annotations"]
+        for kind in ("objects", "classifications"):
+            assert [list(a) for a in written[kind]] == [list(a) for a in expected[kind]]
+            assert [list(a["source"]) for a in written[kind]] == [["kind", "plugin_id"]] * len(
+                written[kind]
+            )
