@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import subprocess
+import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from tests.databases import FALLBACK_SERVER, PostgresServer
+from tests.e2e.harness import free_port
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -90,3 +95,41 @@ def each_setup(args: argparse.Namespace, run: Callable[[str, str, Path], None]) 
                     run(setup, url, Path(tmp))
             finally:
                 server.close()
+
+
+def memory_kib(pid: int, field: str = "VmRSS") -> int:
+    """A memory figure of /proc/PID/status, in KiB: VmRSS (resident now), VmHWM (peak)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"{field} not found for {pid}")
+
+
+@contextlib.contextmanager
+def echo_server() -> Iterator[tuple[int, int]]:
+    """(port, pid) of a bare `websockets` echo server (bench/echo_server.py), up until the
+    block ends: the ceiling and baseline the hub's socket figures are read against."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("echo_server.py")), str(port)],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert server.stdout is not None
+        server.stdout.readline()  # "ready"
+        yield port, server.pid
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def downloaded_bytes(url: str, api_key: str) -> int:
+    """Bytes of a GET with the API key, read to the end as it streams."""
+    size = 0
+    with httpx.stream(
+        "GET", url, headers={"Authorization": f"Bearer {api_key}"}, timeout=600
+    ) as response:
+        response.raise_for_status()
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+    return size

@@ -27,7 +27,6 @@ import contextlib
 import itertools
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,14 +40,20 @@ from websockets.asyncio.client import connect
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from _stats import cpu_seconds, latency_ms, percentile, profile, stop_profile  # noqa: E402
+from _stats import (  # noqa: E402
+    cpu_seconds,
+    echo_server,
+    latency_ms,
+    percentile,
+    profile,
+    stop_profile,
+)
 
 from tests.databases import FALLBACK_SERVER, PostgresServer  # noqa: E402
 from tests.e2e.harness import (  # noqa: E402
     HubProcess,
     MotoServer,
     PluginProcess,
-    free_port,
     wait_until,
 )
 
@@ -247,17 +252,8 @@ def run_setup(setup: str, args: argparse.Namespace, root: Path) -> Result:
 
 def echo_ceiling(connections: int, messages: int) -> float:
     """Round trips per second of a bare websockets echo server in another process."""
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, str(ROOT / "bench" / "echo_server.py"), str(port)], stdout=subprocess.PIPE
-    )
-    try:
-        assert server.stdout is not None
-        server.stdout.readline()  # "ready"
+    with echo_server() as (port, _pid):
         return asyncio.run(_echo_round_trips(port, connections, messages))
-    finally:
-        server.terminate()
-        server.wait()
 
 
 async def _echo_round_trips(port: int, connections: int, messages: int, window: int = 64) -> float:

@@ -19,11 +19,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
 from sqlalchemy import update
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from _stats import downloaded_bytes, memory_kib  # noqa: E402
 
 from ango_plugins_sdk.protocol.workspace import AssetIn, CategoryIn  # noqa: E402
 from hub.db.workspace_tables import TaskRow  # noqa: E402
@@ -33,13 +34,6 @@ from hub.workspace.requests import ProjectCreate  # noqa: E402
 from tests.e2e.harness import HubProcess, PluginProcess, wait_until  # noqa: E402
 
 SEED_CHUNK = 10_000
-
-
-def memory_kb(pid: int, field: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise RuntimeError(f"{field} not found for {pid}")
 
 
 async def seed(data_dir: Path, organization: str, count: int, *, database_url: str = "") -> str:
@@ -112,7 +106,7 @@ def main() -> None:
         ).start()
         try:
             wait_until(lambda: hub.is_live(plugin_id), timeout=15)
-            hub_before = memory_kb(hub.process.pid, "VmRSS")
+            hub_before = memory_kib(hub.process.pid, "VmRSS")
             submitted = time.monotonic()
             response = hub.api(
                 "POST",
@@ -129,18 +123,9 @@ def main() -> None:
             elapsed = time.monotonic() - submitted
             job = hub.job(job_id)
             assert job["status"] == "succeeded", job["error"]
-            hub_peak = memory_kb(hub.process.pid, "VmHWM")
-            plugin_peak = memory_kb(plugin.pid, "VmHWM")
-            size = 0
-            with httpx.stream(
-                "GET",
-                f"{hub.url}/api/v1/jobs/{job_id}/artifact",
-                headers={"Authorization": f"Bearer {hub.api_key}"},
-                timeout=120,
-            ) as download:
-                download.raise_for_status()
-                for chunk in download.iter_bytes():
-                    size += len(chunk)
+            hub_peak = memory_kib(hub.process.pid, "VmHWM")
+            plugin_peak = memory_kib(plugin.pid, "VmHWM")
+            size = downloaded_bytes(f"{hub.url}/api/v1/jobs/{job_id}/artifact", hub.api_key)
         finally:
             plugin.stop()
             hub.stop()

@@ -27,14 +27,19 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import httpx
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from _stats import each_setup, profile, setups_parser, stop_profile  # noqa: E402
+from _stats import (  # noqa: E402
+    downloaded_bytes,
+    each_setup,
+    profile,
+    setups_parser,
+    stop_profile,
+)
 from export import seed  # noqa: E402
 
 from hub.cluster.notify import asyncpg_dsn  # noqa: E402
@@ -94,16 +99,7 @@ def plain_dump(database: str, sql: str) -> tuple[float, int]:
 
 def hub_stream(hub: HubProcess, project_id: str) -> tuple[float, int]:
     started = time.perf_counter()
-    size = 0
-    with httpx.stream(
-        "GET",
-        f"{hub.url}/api/v1/projects/{project_id}/export",
-        headers={"Authorization": f"Bearer {hub.api_key}"},
-        timeout=600,
-    ) as response:
-        response.raise_for_status()
-        for chunk in response.iter_bytes():
-            size += len(chunk)
+    size = downloaded_bytes(f"{hub.url}/api/v1/projects/{project_id}/export", hub.api_key)
     return time.perf_counter() - started, size
 
 

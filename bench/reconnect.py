@@ -36,16 +36,17 @@ from websockets.asyncio.client import connect
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from _stats import cpu_seconds, each_setup, profile, setups_parser, stop_profile  # noqa: E402
+from _stats import (  # noqa: E402
+    cpu_seconds,
+    each_setup,
+    echo_server,
+    memory_kib,
+    profile,
+    setups_parser,
+    stop_profile,
+)
 
-from tests.e2e.harness import HubProcess, free_port, wait_until  # noqa: E402
-
-
-def resident_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
+from tests.e2e.harness import HubProcess, wait_until  # noqa: E402
 
 
 def live(hub: HubProcess) -> int:
@@ -91,30 +92,20 @@ def fleet(
 
 def bare_server_kib_per_connection(connections: int) -> float:
     """Resident memory per idle connection of a bare websockets server (bench/echo_server.py)."""
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, str(ROOT / "bench" / "echo_server.py"), str(port)], stdout=subprocess.PIPE
-    )
-    try:
-        assert server.stdout is not None
-        server.stdout.readline()  # "ready"
-        before = resident_kib(server.pid)
+    with echo_server() as (port, pid):
+        before = memory_kib(pid)
 
         async def hold() -> int:
             opened = []
             for _ in range(connections):
                 opened.append(await connect(f"ws://127.0.0.1:{port}", compression=None))
             await asyncio.sleep(1)
-            after = resident_kib(server.pid)
+            after = memory_kib(pid)
             for ws in opened:
                 await ws.close()
             return after
 
-        after = asyncio.run(hold())
-        return (after - before) / connections
-    finally:
-        server.terminate()
-        server.wait()
+        return (asyncio.run(hold()) - before) / connections
 
 
 def run_setup(setup: str, database_url: str, args: argparse.Namespace, root: Path) -> None:
@@ -127,12 +118,12 @@ def run_setup(setup: str, database_url: str, args: argparse.Namespace, root: Pat
         path = root / f"{setup}-credentials.json"
         path.write_text(json.dumps(credentials))
         assert hub.process is not None
-        before = resident_kib(hub.process.pid)
+        before = memory_kib(hub.process.pid)
         with fleet(hub, path, args.connections, args.workers):
             wait_until(lambda: live(hub) == args.connections, timeout=300, interval=0.2)
             time.sleep(2)  # settled
             assert hub.process is not None
-            per_connection = (resident_kib(hub.process.pid) - before) / args.connections
+            per_connection = (memory_kib(hub.process.pid) - before) / args.connections
             print(
                 f"{setup}: hub memory per idle connection {per_connection:.1f} KiB "
                 f"({args.connections} connections over {args.plugins} plugins)",

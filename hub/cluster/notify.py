@@ -54,7 +54,6 @@ class Listener:
         self._readers = readers or {}
         self._events = {channel: asyncio.Event() for channel in [*channels, *self._readers]}
         self._task: asyncio.Task[None] | None = None
-        self.connected = False
         self._up = asyncio.Event()
 
     def start(self) -> None:
@@ -64,6 +63,10 @@ class Listener:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+
+    @property
+    def connected(self) -> bool:
+        return self._up.is_set()
 
     async def wait_connected(self, within: float) -> bool:
         """Whether the listener is connected, waiting up to `within` seconds for it."""
@@ -102,7 +105,6 @@ class Listener:
                     await connection.add_listener(channel, self._on_notification)
                 for reader in self._readers.values():
                     reader(None)
-                self.connected = True
                 self._up.set()
                 for event in self._events.values():
                     event.set()  # news may have been missed while away: look now
@@ -110,7 +112,6 @@ class Listener:
             except (OSError, asyncpg.PostgresError) as exc:
                 log.warning("listening for other hub nodes failed: %s; retrying", exc)
             finally:
-                self.connected = False
                 self._up.clear()
                 if connection is not None and not connection.is_closed():
                     with contextlib.suppress(Exception):

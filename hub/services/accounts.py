@@ -232,22 +232,21 @@ class AccountService:
 
     async def authenticate_api_key(self, api_key: str) -> Principal:
         key_hash = hash_token(api_key)
-        cached = self._principals.get(key_hash)
-        if cached is not None:
-            return cached
-        generation = self._principals.generation
-        async with self._store.read() as session:
-            row = (
-                await session.execute(
-                    select(ApiKey.user_id, ApiKey.organization_id, User.role)
-                    .join(User, User.id == ApiKey.user_id)
-                    .where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None))
-                )
-            ).first()
-        if row is None:
+
+        async def read() -> Principal | None:
+            async with self._store.read() as session:
+                row = (
+                    await session.execute(
+                        select(ApiKey.user_id, ApiKey.organization_id, User.role)
+                        .join(User, User.id == ApiKey.user_id)
+                        .where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None))
+                    )
+                ).first()
+            return None if row is None else Principal(row.user_id, row.organization_id, row.role)
+
+        principal = await self._principals.through(key_hash, read)
+        if principal is None:
             raise Unauthenticated("invalid or revoked API key")
-        principal = Principal(row.user_id, row.organization_id, row.role)
-        self._principals.put(key_hash, principal, generation)
         return principal
 
     async def authenticate_password(self, email: str, password: str) -> Principal:

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic_core import to_json
 from sqlalchemy import select
 
-from ango_plugins_sdk.protocol import JobStatus
+from ango_plugins_sdk.protocol import Backoff, JobStatus
 from hub.cluster.commands import Dispatcher
 from hub.db import JobLog, JobRow, Store
 from hub.db.paging import newest_first
@@ -29,11 +29,10 @@ from hub.services.errors import Conflict, Forbidden, Invalid, NotFound, Unauthen
 from hub.services.plugins import PluginService
 
 MAX_JOBS_PER_REQUEST = 1000
-WAIT_POLL = 0.05
-"""How soon a long poll on a node that does not dispatch the job reads it again; the wait
-doubles after each read, up to `WAIT_POLL_MAX`, so a thousand clients waiting a minute
-cost the shared database a few thousand reads, not a million."""
-WAIT_POLL_MAX = 1.0
+WAIT_POLLS = Backoff(initial=0.05, maximum=1.0)
+"""How soon a long poll on a node that does not dispatch the job reads it again: after
+50 ms, then twice as long after each read up to a second, so a thousand clients waiting a
+minute cost the shared database a few thousand reads, not a million."""
 
 
 class JobRequest(BaseModel):
@@ -169,10 +168,9 @@ class JobService:
     ) -> StoredOrActiveJob:
         """The job once its end is stored, or as it is after `within` seconds (a long poll:
         clients stop polling). Woken by the engine where this node dispatches the job; a
-        node that does not reads the database again after `WAIT_POLL` seconds, then less
-        and less often."""
+        node that does not reads the database again and again (`WAIT_POLLS`)."""
         deadline = time.monotonic() + within
-        poll = WAIT_POLL
+        reads = 0
         while True:
             job = await self.get(principal, job_id)
             left = deadline - time.monotonic()
@@ -180,8 +178,8 @@ class JobService:
                 return job
             ended = self._engine.stored_end(job_id)
             if ended is None:
-                await asyncio.sleep(min(left, poll))
-                poll = min(poll * 2, WAIT_POLL_MAX)
+                await asyncio.sleep(min(left, WAIT_POLLS.ceiling(reads)))
+                reads += 1
                 continue
             # Cancelled on timeout (or with the request), which also forgets it.
             with contextlib.suppress(TimeoutError):

@@ -91,8 +91,8 @@ class PluginService:
         self._caches = caches
         self._usable: ReadCache[tuple[str, str], tuple[Plugin, str | None]] = caches.new("plugins")
         """(organization, plugin) -> the plugin and the organization's pin: every submit
-        reads it, and every plugin handshake reads the plugin's secret hash. Shared between
-        requests: read, never changed (a write reads its own copy in its session)."""
+        reads it. Shared between requests: read, never changed (a write reads its own copy
+        in its session)."""
         self._secrets: ReadCache[str, PluginCredentials] = caches.new("plugins")
         """plugin id -> what a handshake checks: a fleet reconnecting after a restart
         costs no read per process (`warm` fills it at start-up)."""
@@ -136,15 +136,14 @@ class PluginService:
         self, organization_id: str, plugin_id: str
     ) -> tuple[Plugin, str | None]:
         """`usable`, and the plugin version the organization's new jobs are pinned to."""
-        key = (organization_id, plugin_id)
-        cached = self._usable.get(key)
-        if cached is not None:
-            return cached
-        generation = self._usable.generation
-        async with self._store.read() as session:
-            plugin, install = await _usable(session, organization_id, plugin_id)
-        found = plugin, (plugin.pinned_version if install is None else install.pinned_version)
-        self._usable.put(key, found, generation)
+
+        async def read() -> tuple[Plugin, str | None]:
+            async with self._store.read() as session:
+                plugin, install = await _usable(session, organization_id, plugin_id)
+            return plugin, (plugin.pinned_version if install is None else install.pinned_version)
+
+        found = await self._usable.through((organization_id, plugin_id), read)
+        assert found is not None  # `_usable` raises NotFound instead
         return found
 
     async def set_pin(self, organization_id: str, plugin_id: str, version: str | None) -> None:
@@ -216,14 +215,13 @@ class PluginService:
 
     async def authenticate(self, plugin_id: str, secret: str) -> PluginCredentials | None:
         """The plugin if `secret` is its current secret, else None. Constant-time compare."""
-        plugin = self._secrets.get(plugin_id)
-        if plugin is None:
-            generation = self._secrets.generation
+
+        async def read() -> PluginCredentials | None:
             async with self._store.read() as session:
                 row = (await session.execute(_CREDENTIALS.where(Plugin.id == plugin_id))).first()
-            if row is not None:
-                plugin = PluginCredentials(*row)
-                self._secrets.put(plugin_id, plugin, generation)
+            return None if row is None else PluginCredentials(*row)
+
+        plugin = await self._secrets.through(plugin_id, read)
         if plugin is None:
             # Still hash, so an unknown id costs the same as a wrong secret.
             token_matches(secret, "0" * 64)

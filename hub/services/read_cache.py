@@ -22,7 +22,7 @@ cached, so a new key or plugin works at once.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import event, text
@@ -58,6 +58,18 @@ class ReadCache(Generic[K, V]):
             del self._entries[key]
             return None
         return value
+
+    async def through(self, key: K, read: Callable[[], Awaitable[V | None]]) -> V | None:
+        """The cached answer, or `read()`'s (kept when found, unless a clear came while it
+        was being read)."""
+        found = self.get(key)
+        if found is not None:
+            return found
+        generation = self.generation
+        found = await read()
+        if found is not None:
+            self.put(key, found, generation)
+        return found
 
     def put(self, key: K, value: V, generation: int) -> None:
         """Keep `value`, read after `generation` was seen, unless a clear came since."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.requests import Request
@@ -51,11 +51,6 @@ def stream(hub: Hub, frames: Frames) -> Response:
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
-
-
-async def pause(hub: Hub, wait: Callable[[], Awaitable[None]]) -> None:
-    """Wait for `wait()` or for the hub to start closing, whichever is first."""
-    await hub.until_closing(wait())
 
 
 def _live_snapshot(hub: Hub, own: set[str], installed: set[str]) -> dict[str, list[dict[str, Any]]]:
@@ -102,7 +97,7 @@ async def plugin_events(request: Request, me: SignedIn) -> Response:
             else:
                 yield ""
             # Connects and disconnects wake us at once; load changes show within a second.
-            await pause(hub, lambda: hub.presence.wait_changed(1.0))
+            await hub.until_closing(hub.presence.wait_changed(1.0))
 
     return stream(hub, frames())
 

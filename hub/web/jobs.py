@@ -15,7 +15,7 @@ from hub.http.downloads import artifact_response
 from hub.http.views import job_view, log_view
 from hub.jobs.state import StoredOrActiveJob
 from hub.services.sessions import SignedIn
-from hub.web.events import Frames, frame, pause, stream
+from hub.web.events import Frames, frame, stream
 from hub.web.pages import page, redirect, render
 
 POLL_INTERVAL = 0.25
@@ -99,7 +99,7 @@ async def job_events(request: Request, me: SignedIn) -> Response:
             else:
                 yield ""
             if len(records) < LOG_PAGE:
-                await pause(hub, lambda: asyncio.sleep(POLL_INTERVAL))
+                await hub.until_closing(asyncio.sleep(POLL_INTERVAL))
 
     return stream(hub, frames())
 
@@ -143,7 +143,7 @@ async def list_events(request: Request, me: SignedIn) -> Response:
                 for job_id in watching
                 if job_id in states and not JobStatus(states[job_id]["status"]).is_terminal
             ]
-            await pause(hub, lambda: asyncio.sleep(LIST_POLL_INTERVAL))
+            await hub.until_closing(asyncio.sleep(LIST_POLL_INTERVAL))
         yield frame("end", {})
 
     return stream(hub, frames())

@@ -316,21 +316,26 @@ def test_export_memory_stays_flat(
     assert peak < 6 * 1024 * 1024, f"export peaked at {peak / 1e6:.1f} MB over the baseline"
 
 
+async def models_and_lines(
+    hub: Hub, owner: Owner, project_id: str
+) -> tuple[list[ExportedTask], list[bytes]]:
+    """The project's tasks as `stream` yields them, and the NDJSON's lines, which must
+    parse back to exactly those tasks."""
+    exports = hub.workspace.exports
+    models = [task async for task in exports.stream(owner.organization_id, project_id)]
+    chunks = [chunk async for chunk in exports.ndjson(owner.organization_id, project_id)]
+    lines = b"".join(chunks).splitlines()
+    assert [ExportedTask.model_validate_json(line) for line in lines] == models
+    return models, lines
+
+
 def test_the_ndjson_lines_are_what_the_stream_yields(
     hub: Hub, call: Call, acme: Owner, project: dict[str, Any]
 ) -> None:
     """The NDJSON is written from plain data, not from the models: a reader that validates
     its lines (the SDK) must get exactly the tasks `stream` yields, in the same bytes."""
 
-    async def both() -> tuple[list[ExportedTask], bytes]:
-        exports = hub.workspace.exports
-        models = [task async for task in exports.stream(acme.organization_id, project["id"])]
-        chunks = [chunk async for chunk in exports.ndjson(acme.organization_id, project["id"])]
-        return models, b"".join(chunks)
-
-    models, ndjson = call(both)
-    lines = ndjson.splitlines()
-    assert [ExportedTask.model_validate_json(line) for line in lines] == models
+    models, lines = call(models_and_lines, hub, acme, project["id"])
     expected = [model.model_dump_json(exclude_none=True).encode() for model in models]
     assert lines == expected
 
@@ -356,21 +361,16 @@ def test_annotations_a_plugin_wrote_export_in_the_models_order_without_nulls(
         "classifications": [{"category_id": ids["weather"], "source": source, "value": "rain"}],
     }
 
-    async def store_and_export() -> tuple[list[ExportedTask], bytes]:
+    async def store() -> None:
         async with hub.store.write() as session:
             await session.execute(
                 update(TaskRow)
                 .where(TaskRow.project_id == project["id"])
                 .values(annotations=annotations)
             )
-        exports = hub.workspace.exports
-        models = [task async for task in exports.stream(acme.organization_id, project["id"])]
-        chunks = [chunk async for chunk in exports.ndjson(acme.organization_id, project["id"])]
-        return models, b"".join(chunks)
 
-    models, ndjson = call(store_and_export)
-    lines = ndjson.splitlines()
-    assert [ExportedTask.model_validate_json(line) for line in lines] == models
+    call(store)
+    models, lines = call(models_and_lines, hub, acme, project["id"])
     for line, model in zip(lines, models, strict=True):
         written = json.loads(line)["annotations"]
         expected = json.loads(model.model_dump_json(exclude_none=True))["annotations"]
