@@ -24,6 +24,7 @@ from typing import Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from ango_plugins_sdk._errors import ConfigurationError
+from ango_plugins_sdk._outbox import Outbox
 from ango_plugins_sdk._transport import Channel, ChannelClosed, HandshakeRejected, Transport
 from ango_plugins_sdk._version import __version__
 from ango_plugins_sdk.protocol import (
@@ -247,22 +248,22 @@ class HubConnection:
                 await channel.close(CloseCode.PROTOCOL_ERROR, "handshake failed")
             return False, exc.code if isinstance(exc, ChannelClosed) else None
 
-        async def send(message: PluginMessage) -> None:
-            await channel.send(encode(message))
-
+        outbox = Outbox(channel, core)
         log.info("connected to %s as connection %s", self._url, welcome.connection_id)
         self.connected.set()
-        await self._jobs.attach(send, welcome.max_message_size)
+        await self._jobs.attach(outbox.send, welcome.max_message_size)
         tasks = [
             asyncio.create_task(self._receive(channel, core)),
-            asyncio.create_task(self._heartbeat(channel, core)),
+            asyncio.create_task(self._heartbeat(outbox, core)),
             asyncio.create_task(stop.wait()),
+            asyncio.create_task(outbox.run()),
         ]
         close_code: int | None = None
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             if tasks[2] in done:
-                await self._jobs.shutdown(send)
+                await self._jobs.shutdown(outbox.send)
+                await outbox.drained()
                 await channel.close(CloseCode.NORMAL, "plugin stopping")
             for task in done:
                 error = None if task.cancelled() else task.exception()
@@ -293,7 +294,7 @@ class HubConnection:
         while True:
             frame = await channel.recv()
             try:
-                message = core.receive(frame)
+                messages = core.receive(frame)
             except ProtocolError as exc:
                 what = (
                     "an unexpected message"
@@ -302,16 +303,16 @@ class HubConnection:
                 )
                 log.warning("ignoring %s from the hub: %s", what, exc)
                 continue
-            if isinstance(message, Error):
-                log.error("the hub reports %s: %s", message.code, message.message)
-            else:
-                await self._jobs.on_message(message)
+            for message in messages:
+                if isinstance(message, Error):
+                    log.error("the hub reports %s: %s", message.code, message.message)
+                else:
+                    await self._jobs.on_message(message)
 
-    async def _heartbeat(self, channel: Channel, core: PluginSession) -> None:
+    async def _heartbeat(self, outbox: Outbox, core: PluginSession) -> None:
         while True:
             await asyncio.sleep(max(0.0, core.deadline() - time.monotonic()))
-            heartbeat = core.heartbeat(self._jobs.held_jobs(), time.monotonic())
-            await channel.send(encode(heartbeat))
+            await outbox.send(core.heartbeat(self._jobs.held_jobs(), time.monotonic()))
 
     def _raise_if_refused(self, exc: HandshakeRejected) -> None:
         """Stop with one line naming the fix when the answer means retrying cannot help."""

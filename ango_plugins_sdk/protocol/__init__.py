@@ -1,4 +1,4 @@
-"""Wire protocol v1: messages, codec, codes, job states and reconnect backoff. No I/O."""
+"""The wire protocol, versions 1 and 2: messages, codec, codes, job states, backoff. No I/O."""
 
 from .backoff import Backoff
 from .codec import DEFAULT_MAX_MESSAGE_SIZE, MessageTooLarge, ProtocolError, decode, encode
@@ -12,11 +12,14 @@ from .jobs import (
     check_transition,
 )
 from .messages import (
+    BATCHING,
     MESSAGE_TYPES,
     MIN_MESSAGE_SIZE,
     PROTOCOL_VERSION,
+    PROTOCOL_VERSIONS,
     Accepted,
     Ack,
+    Batch,
     Cancel,
     Error,
     Failed,
@@ -35,17 +38,20 @@ from .messages import (
     Result,
     Welcome,
 )
-from .session import HubSession, IllegalSessionMove, PluginSession, SessionState
+from .session import HubSession, IllegalSessionMove, PluginSession, SessionState, unbatched
 
 __all__ = [
+    "BATCHING",
     "DEFAULT_MAX_MESSAGE_SIZE",
     "MESSAGE_TYPES",
     "MIN_MESSAGE_SIZE",
     "PROTOCOL_VERSION",
+    "PROTOCOL_VERSIONS",
     "TERMINAL_STATUSES",
     "Accepted",
     "Ack",
     "Backoff",
+    "Batch",
     "Cancel",
     "CloseCode",
     "Error",
@@ -78,4 +84,5 @@ __all__ = [
     "check_transition",
     "decode",
     "encode",
+    "unbatched",
 ]

@@ -33,7 +33,7 @@ _FRAME_ERROR_TEXT = {
 
 
 class ProtocolError(Exception):
-    """A frame that is not a valid protocol v1 message, with the error code to answer with."""
+    """A frame that is not a valid protocol message, with the error code to answer with."""
 
     def __init__(self, code: ErrorCode, message: str, *, job_id: str | None = None) -> None:
         # Bounded, so an error about a huge bad frame is not itself huge.
@@ -63,10 +63,42 @@ def encode(message: BaseModel, *, max_size: int | None = None) -> str:
     text = message.model_dump_json(exclude_none=True)
     # A character is at most 4 bytes in UTF-8: only encode when the frame might be too big.
     if max_size is not None and len(text) * 4 > max_size:
-        size = len(text.encode("utf-8", "surrogatepass"))
+        size = utf8_size(text)
         if size > max_size:
             raise MessageTooLarge(size, max_size)
     return text
+
+
+_BATCH_HEAD = '{"type":"batch","messages":['
+_BATCH_TAIL = "]}"
+
+
+def utf8_size(text: str) -> int:
+    """Bytes of `text` in UTF-8 (without encoding it when it is ASCII, as frames mostly are)."""
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
+
+def pack(texts: list[str], *, max_size: int) -> list[str]:
+    """Encoded messages as few frames as `max_size` allows, in order (protocol 2): several
+    in a `batch` frame, a lone one as itself. Each text must fit a frame on its own."""
+    frames: list[str] = []
+    room = max_size - len(_BATCH_HEAD) - len(_BATCH_TAIL)
+    group: list[str] = []
+    used = 0
+    for text in texts:
+        size = utf8_size(text) + 1  # and its comma
+        if group and used + size > room:
+            frames.append(_framed(group))
+            group, used = [], 0
+        group.append(text)
+        used += size
+    if group:
+        frames.append(_framed(group))
+    return frames
+
+
+def _framed(group: list[str]) -> str:
+    return group[0] if len(group) == 1 else _BATCH_HEAD + ",".join(group) + _BATCH_TAIL
 
 
 def decode(frame: str | bytes, *, max_size: int = DEFAULT_MAX_MESSAGE_SIZE) -> Message:

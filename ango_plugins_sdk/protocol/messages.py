@@ -1,8 +1,9 @@
-"""Every message of wire protocol v1, as pydantic models.
+"""Every message of the wire protocol, as pydantic models.
 
 A message is one JSON object in one WebSocket text frame; its `type` field
 selects the model. Unknown extra fields are ignored so that a newer peer can add
-fields without breaking an older one; unknown `type`s are errors.
+fields without breaking an older one; unknown `type`s are errors. Protocol 2 is
+protocol 1 plus `batch`: one frame carrying several messages.
 """
 
 from __future__ import annotations
@@ -16,7 +17,14 @@ from pydantic_core import to_json
 from .codes import ErrorCode
 from .jobs import JobType
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
+"""The newest protocol this code speaks."""
+PROTOCOL_VERSIONS = (1, 2)
+"""Every protocol this code speaks. Both ends agree on the newest they share at `hello`."""
+BASE_PROTOCOL = 1
+"""What `welcome.protocol` always says: SDKs that speak only protocol 1 check it."""
+BATCHING = 2
+"""The first protocol version with `batch` frames."""
 
 MIN_MESSAGE_SIZE = 1024
 """The smallest frame limit either side may set: room for any control message."""
@@ -81,7 +89,9 @@ class Welcome(_Message):
     """Hub -> plugin, first frame after the upgrade: the settings the hub owns."""
 
     type: Literal["welcome"] = "welcome"
-    protocol: int = PROTOCOL_VERSION
+    protocol: int = BASE_PROTOCOL
+    protocols: list[int] = Field(default_factory=lambda: [BASE_PROTOCOL])
+    """Every protocol version the hub speaks; the plugin answers in one of them."""
     connection_id: NonEmptyStr
     heartbeat_interval: Annotated[float, Field(gt=0)]
     lease_ttl: Annotated[float, Field(gt=0)]
@@ -92,7 +102,8 @@ class Hello(_Message):
     """Plugin -> hub, answer to `welcome`: who this process is and what it still holds."""
 
     type: Literal["hello"] = "hello"
-    protocol: int = PROTOCOL_VERSION
+    protocol: int = BASE_PROTOCOL
+    """The version the rest of the connection speaks: one the `welcome` listed."""
     sdk_version: NonEmptyStr
     plugin_version: NonEmptyStr
     hostname: Annotated[str, Field(max_length=255)]
@@ -234,6 +245,21 @@ class Error(_Message):
     job_id: str | None = None
 
 
+Batched = Annotated[
+    Heartbeat | Job | Accepted | Progress | Log | Result | Failed | Release | Ack | Cancel | Error,
+    Field(discriminator="type"),
+]
+"""What a `batch` may carry: any message but the handshake's and another batch."""
+
+
+class Batch(_Message):
+    """Either side, protocol 2: several messages in one frame, handled in order as if each
+    had come in a frame of its own (one frame, one parse, one write for many jobs)."""
+
+    type: Literal["batch"] = "batch"
+    messages: Annotated[list[Batched], Field(min_length=1)]
+
+
 HubMessage = Welcome | Job | Ack | Cancel | Error
 PluginMessage = Hello | Heartbeat | Accepted | Progress | Log | Result | Failed | Release | Error
 
@@ -250,13 +276,14 @@ Message = Annotated[
     | Release
     | Ack
     | Cancel
-    | Error,
+    | Error
+    | Batch,
     Field(discriminator="type"),
 ]
 
 MESSAGE_TYPES: frozenset[str] = frozenset(
     model.model_fields["type"].default for model in get_args(get_args(Message)[0])
 )
-"""Every `type` value of protocol v1."""
+"""Every `type` value of the protocol."""
 
 MESSAGE_ADAPTER: TypeAdapter[Message] = TypeAdapter(Message)

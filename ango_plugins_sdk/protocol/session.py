@@ -6,7 +6,9 @@ Both ends go `handshake -> open -> closed`:
 - the hub sends `welcome`; the plugin answers `hello`; from then on either may send;
 - the hub closes a connection that says nothing for `heartbeat_timeout` seconds (any frame
   counts), or that sends no `hello` within `hello_timeout`;
-- the plugin sends a `heartbeat` every `heartbeat_interval` seconds the hub asked for.
+- the plugin sends a `heartbeat` every `heartbeat_interval` seconds the hub asked for;
+- `welcome` lists the protocol versions the hub speaks and `hello` names the one the rest
+  of the connection speaks: under protocol 2 either side may send `batch` frames.
 
 The I/O layers (the hub's gateway, the SDK's connection) read frames, pass them in with the
 current time, send what comes back, and sleep until `deadline()`. A frame that breaks the
@@ -16,17 +18,22 @@ its code, the close code.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import StrEnum
 from typing import TypeVar
 
 from pydantic import BaseModel
 
-from .codec import ProtocolError, decode, encode
+from .codec import MessageTooLarge, ProtocolError, decode, encode, pack
 from .codes import CloseCode, ErrorCode
 from .jobs import JobType
 from .messages import (
-    PROTOCOL_VERSION,
+    BASE_PROTOCOL,
+    BATCHING,
+    PROTOCOL_VERSIONS,
     Ack,
+    Batch,
+    Batched,
     Cancel,
     Error,
     Heartbeat,
@@ -42,6 +49,17 @@ HubMessageToPlugin = Job | Cancel | Ack | Error
 """What the plugin's end passes on once the session is open."""
 
 
+def unbatched(message: Message) -> Sequence[Message | Batched]:
+    """The messages a frame carried, in order: a batch's, or the one message itself."""
+    return message.messages if isinstance(message, Batch) else (message,)
+
+
+def framed(texts: list[str], *, protocol: int, max_size: int) -> list[str]:
+    """Encoded messages as the frames that carry them: one each under protocol 1, as few
+    as fit under 2."""
+    return pack(texts, max_size=max_size) if protocol >= BATCHING else texts
+
+
 class SessionState(StrEnum):
     HANDSHAKE = "handshake"
     OPEN = "open"
@@ -54,10 +72,19 @@ class IllegalSessionMove(RuntimeError):
 
 class _Session:
     # Slots: a hub holds one session per plugin process, thousands at once.
-    __slots__ = ("state",)
+    __slots__ = ("protocol", "state")
 
     def __init__(self) -> None:
         self.state = SessionState.HANDSHAKE
+        self.protocol = BASE_PROTOCOL
+        """The version both ends speak, settled at `hello`."""
+
+    def _check_batch(self, message: Message) -> None:
+        if isinstance(message, Batch) and self.protocol < BATCHING:
+            raise ProtocolError(
+                ErrorCode.UNEXPECTED_MESSAGE,
+                f"'batch' frames need protocol {BATCHING}; this connection speaks {self.protocol}",
+            )
 
     def _expect(self, expected: SessionState) -> None:
         if self.state is not expected:
@@ -112,6 +139,7 @@ class HubSession(_Session):
     def welcome(self) -> Welcome:
         """The first message on the connection."""
         return Welcome(
+            protocols=list(PROTOCOL_VERSIONS),
             connection_id=self.connection_id,
             heartbeat_interval=self.heartbeat_interval,
             lease_ttl=self.lease_ttl,
@@ -129,9 +157,10 @@ class HubSession(_Session):
         return CloseCode.HEARTBEAT_TIMEOUT
 
     def receive(self, frame: str | bytes, now: float) -> Message:
-        """The message in `frame`: `hello` once, first, then anything a plugin may send.
-        Raises `ProtocolError` for a frame that breaks the protocol; the connection then
-        closes with `error.code.close_code`."""
+        """The message in `frame`: `hello` once, first, then anything a plugin may send
+        (under protocol 2, several in a `batch`: see `unbatched`). Raises `ProtocolError`
+        for a frame that breaks the protocol; the connection then closes with
+        `error.code.close_code`."""
         if self.state is SessionState.CLOSED:
             raise IllegalSessionMove("expected an open session, got closed")
         message = decode(frame, max_size=self.max_message_size)
@@ -139,11 +168,14 @@ class HubSession(_Session):
             self._check_hello(message)
             assert isinstance(message, Hello)
             self.hello = message
+            self.protocol = message.protocol
             if message.max_message_size is not None:
                 self.peer_max_size = message.max_message_size
             self.state = SessionState.OPEN
         elif isinstance(message, Hello):
             raise ProtocolError(ErrorCode.UNEXPECTED_MESSAGE, "'hello' was already sent")
+        else:
+            self._check_batch(message)
         self._deadline = now + self.heartbeat_timeout  # any frame proves the process alive
         return message
 
@@ -162,6 +194,18 @@ class HubSession(_Session):
     def encode(self, message: BaseModel) -> str:
         """`message` as a frame; `MessageTooLarge` if the plugin could not take it."""
         return encode(message, max_size=self.peer_max_size)
+
+    def frames(self, messages: Sequence[BaseModel]) -> tuple[list[str], dict[int, MessageTooLarge]]:
+        """`messages` as the frames to send, and, by position, those the plugin could not
+        take (left out)."""
+        texts: list[str] = []
+        refused: dict[int, MessageTooLarge] = {}
+        for index, message in enumerate(messages):
+            try:
+                texts.append(encode(message, max_size=self.peer_max_size))
+            except MessageTooLarge as exc:
+                refused[index] = exc
+        return framed(texts, protocol=self.protocol, max_size=self.peer_max_size), refused
 
 
 class PluginSession(_Session):
@@ -207,19 +251,31 @@ class PluginSession(_Session):
         message = _opening(decode(frame, max_size=self.max_message_size), Welcome, peer="hub")
         self.state = SessionState.OPEN
         self.welcome = message
+        self.protocol = max(set(message.protocols) & set(PROTOCOL_VERSIONS), default=BASE_PROTOCOL)
         self._deadline = now + message.heartbeat_interval
-        return Hello(jobs=held, **self._hello_fields)
+        return Hello(protocol=self.protocol, jobs=held, **self._hello_fields)
 
-    def receive(self, frame: str | bytes) -> HubMessageToPlugin:
-        """A frame from the hub once the session is open. Raises `ProtocolError` for a frame
-        a hub may not send."""
+    def receive(self, frame: str | bytes) -> list[HubMessageToPlugin]:
+        """The messages of a frame from the hub once the session is open (several in a
+        `batch`). Raises `ProtocolError` for a frame carrying anything a hub may not send;
+        then none of it counts."""
         self._expect(SessionState.OPEN)
         message = decode(frame, max_size=self.max_message_size)
-        if not isinstance(message, Job | Cancel | Ack | Error):
-            raise ProtocolError(
-                ErrorCode.UNEXPECTED_MESSAGE, f"a hub may not send {message.type!r}"
-            )
-        return message
+        self._check_batch(message)
+        messages: list[HubMessageToPlugin] = []
+        for each in unbatched(message):
+            if not isinstance(each, Job | Cancel | Ack | Error):
+                raise ProtocolError(
+                    ErrorCode.UNEXPECTED_MESSAGE, f"a hub may not send {each.type!r}"
+                )
+            messages.append(each)
+        return messages
+
+    def frames(self, messages: Sequence[BaseModel]) -> list[str]:
+        """`messages` as the frames to send to the hub."""
+        texts = [encode(message) for message in messages]
+        assert self.welcome is not None  # set when the session opened
+        return framed(texts, protocol=self.protocol, max_size=self.welcome.max_message_size)
 
     def heartbeat(self, held: list[JobRef], now: float) -> Heartbeat:
         """The heartbeat that is due; the next one is due an interval later."""
@@ -237,10 +293,11 @@ def _opening(message: Message, expected: type[Opening], *, peer: str) -> Opening
         raise ProtocolError(
             ErrorCode.UNEXPECTED_MESSAGE, f"expected {wanted!r}, got {message.type!r}"
         )
-    if message.protocol != PROTOCOL_VERSION:
+    if message.protocol not in PROTOCOL_VERSIONS:
+        spoken = " and ".join(str(version) for version in PROTOCOL_VERSIONS)
         raise ProtocolError(
             ErrorCode.UNSUPPORTED_PROTOCOL,
             f"the {peer} speaks protocol {message.protocol}, this side speaks "
-            f"{PROTOCOL_VERSION}: upgrade whichever is older",
+            f"{spoken}: upgrade whichever is older",
         )
     return message

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Sequence
 
 from pydantic import BaseModel
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
@@ -22,7 +23,9 @@ from ango_plugins_sdk.protocol import (
     HubSession,
     JobRef,
     JobType,
+    MessageTooLarge,
     ProtocolError,
+    unbatched,
 )
 from hub.jobs.live import LiveConnection
 from hub.runtime import Hub
@@ -132,7 +135,7 @@ class PluginSession:
             pid=hello.pid,
             capacity=hello.capacity,
             close=self.close,
-            send=self.send,
+            send=self.send_all,
         )
         self._connection = connection
         self._hub.live.add(connection)
@@ -181,15 +184,18 @@ class PluginSession:
             return exc
         if isinstance(message, Hello):
             return message  # the handshake is over (a second hello raises instead)
-        assert self._connection is not None
-        self._connection.saw_heartbeat()  # any frame proves the process alive
-        if isinstance(message, Heartbeat):
-            self._hub.jobs.heartbeat(self._connection, message.jobs)
-            return None
-        try:
-            self._hub.jobs.handle(self._connection, message)
-        except ProtocolError as exc:
-            return exc
+        connection = self._connection
+        assert connection is not None
+        connection.saw_heartbeat()  # any frame proves the process alive
+        jobs = self._hub.jobs
+        for each in unbatched(message):
+            if isinstance(each, Heartbeat):
+                jobs.heartbeat(connection, each.jobs)
+                continue
+            try:
+                jobs.handle(connection, each)
+            except ProtocolError as exc:
+                return exc
         return None
 
     async def _time_out(self) -> None:
@@ -226,20 +232,29 @@ class PluginSession:
         await self.close(error.code.close_code, error.message if fits else error.code.value)
 
     async def send(self, message: BaseModel) -> None:
-        """Send one message: the one send path of the session.
+        """Send one message; `MessageTooLarge` (not sent) if the peer could not take it."""
+        refused = await self.send_all([message])
+        if refused:
+            raise refused[0]
+
+    async def send_all(self, messages: Sequence[BaseModel]) -> dict[int, MessageTooLarge]:
+        """Send messages in order, in as few frames as the connection's protocol allows:
+        the one send path of the session. Returns, by position, those larger than the
+        peer takes (not sent).
 
         A socket that is gone, however it went, is not an error here (the session is
-        ending; its reader sees the close and the engine re-queues what it must). A
-        message larger than the peer takes raises `MessageTooLarge` and is not sent.
+        ending; its reader sees the close and the engine re-queues what it must).
         """
         if self._closing:
-            return
-        text = self._core.encode(message)
+            return {}
+        frames, refused = self._core.frames(messages)
         async with self._send_lock:
             try:
-                await self._ws.send_text(text)
+                for frame in frames:
+                    await self._ws.send_text(frame)
             except _GONE:
                 self._closing = True
+        return refused
 
     async def close(self, code: CloseCode, reason: str) -> None:
         if self._closing:

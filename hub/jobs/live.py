@@ -11,17 +11,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
 from pydantic import BaseModel
 
-from ango_plugins_sdk.protocol import CloseCode
+from ango_plugins_sdk.protocol import CloseCode, MessageTooLarge
 
 Closer = Callable[[CloseCode, str], Awaitable[None]]
-Sender = Callable[[BaseModel], Awaitable[None]]
+Sender = Callable[[Sequence[BaseModel]], Awaitable[dict[int, MessageTooLarge]]]
+"""Sends messages to one connection, in order, in as few frames as its protocol allows;
+returns, by position, those the process could not take (not sent)."""
 
 
 class Process(Protocol):

@@ -5,7 +5,7 @@
 - the reaper: `reap()` every `TICK`, for leases, deadlines, grace periods and retry delays.
 
 A send never raises for a socket that is gone (the gateway absorbs that and reports the
-close); only a frame too large for its process comes back, and the engine fails that job.
+close); it returns the messages too large for their process, and the engine fails those jobs.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ import asyncio
 import contextlib
 import logging
 
-from ango_plugins_sdk.protocol import MessageTooLarge
+from ango_plugins_sdk.protocol import HubMessage
 from hub.jobs.committer import Fence, Fenced
 from hub.jobs.engine import JobEngine
 from hub.jobs.leases import TICK
-from hub.jobs.ledger import OnFenced
+from hub.jobs.ledger import OnFenced, Outgoing
 from hub.jobs.live import LiveRegistry
 
 log = logging.getLogger("hub.jobs")
@@ -57,21 +57,27 @@ class EngineLoop:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def deliver(self) -> None:
-        """One round: flush the engine and send what it returns."""
+        """One round: flush the engine and send what it returns, each connection's messages
+        in one call (so in as few frames as its protocol allows), in order."""
+        rounds: dict[str, list[tuple[Outgoing, HubMessage]]] = {}
         for out in await self._engine.flush():
-            connection = self._live.get(out.connection_id)
-            if connection is None or out.message is None:
+            if out.message is not None:
+                rounds.setdefault(out.connection_id, []).append((out, out.message))
+        for connection_id, outs in rounds.items():
+            connection = self._live.get(connection_id)
+            if connection is None:
                 continue  # gone: the engine hears of it from the gateway
             try:
-                await connection.send(out.message)
-            except MessageTooLarge as too_large:
-                self._engine.undeliverable(out, too_large)
+                refused = await connection.send([message for _, message in outs])
             except Exception:
                 # A socket gone is absorbed by the send itself: this is a bug, and the rest
                 # of the round must still go out.
                 log.exception(
-                    "sending %s to connection %s failed", out.message.type, out.connection_id
+                    "sending %d messages to connection %s failed", len(outs), connection_id
                 )
+                continue
+            for index, too_large in refused.items():
+                self._engine.undeliverable(outs[index][0], too_large)
 
     async def _deliver_forever(self) -> None:
         while True:

@@ -162,6 +162,10 @@ class PluginReports(Ledger):
         job = self._current(connection, message.job_id, message.attempt)
         if job is not None:
             self._release_capacity(job)
+            if job.started_at is None:
+                # No `accepted` first: under protocol 2 a process that finishes a job before
+                # it said so leaves it out, and the outcome says both.
+                job.started_at = self._clock()
             if job.cancel_requested_at is not None:
                 self._finish(job, JobStatus.CANCELLED, error=error(CANCELLED, "Cancelled"))
             elif isinstance(message, Result):

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
-from ango_plugins_sdk.protocol import CloseCode
+from ango_plugins_sdk.protocol import CloseCode, MessageTooLarge
 from hub.cluster.presence import Publisher
 from hub.db import Store
 from hub.db.cluster_tables import LiveProcess
@@ -28,8 +28,8 @@ async def store(database_url: str) -> AsyncIterator[Store]:
 
 
 def connection(plugin_id: str = "p1") -> LiveConnection:
-    async def send(_message: object) -> None:
-        return None
+    async def send(_messages: object) -> dict[int, MessageTooLarge]:
+        return {}
 
     async def close(_code: CloseCode, _reason: str) -> None:
         return None

@@ -496,9 +496,9 @@ def test_unsupported_protocol(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     plugin_ws.receive_json()
-    plugin_ws.send_json(hello(protocol=2))
+    plugin_ws.send_json(hello(protocol=3))
     error = expect_error(plugin_ws, "unsupported_protocol", 4005)
-    assert "2" in error["message"]
+    assert "3" in error["message"]
     assert len(gateway_warnings(caplog)) == 1
     assert view()["live"] is False
 
@@ -532,6 +532,53 @@ def test_outcome_of_an_unknown_job_is_acked_and_dropped(
     plugin_ws.send_json(HEARTBEAT)
     assert view()["live"] is True
     assert gateway_warnings(caplog) == []
+
+
+def test_welcome_offers_protocol_2_and_keeps_protocol_1_for_older_sdks(
+    plugin_ws: WebSocketTestSession,
+) -> None:
+    welcome = plugin_ws.receive_json()
+    assert (welcome["protocol"], welcome["protocols"]) == (1, [1, 2])
+
+
+def test_under_protocol_2_a_batch_is_read_in_order_and_answered_in_one_frame(
+    plugin_ws: WebSocketTestSession,
+    view: Callable[[], dict[str, Any]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    say_hello(plugin_ws, protocol=2)
+    outcomes = [
+        {"type": "result", "job_id": f"no-such-job-{n}", "attempt": 1, "output": n}
+        for n in range(3)
+    ]
+    plugin_ws.send_json({"type": "batch", "messages": [*outcomes, HEARTBEAT]})
+    answer = plugin_ws.receive_json()
+    assert answer["type"] == "batch", answer
+    assert answer["messages"] == [
+        {"type": "ack", "job_id": f"no-such-job-{n}", "attempt": 1} for n in range(3)
+    ]
+    assert view()["live"] is True
+    assert gateway_warnings(caplog) == []
+
+
+def test_a_batch_on_a_protocol_1_connection_is_refused(
+    plugin_ws: WebSocketTestSession, view: Callable[[], dict[str, Any]]
+) -> None:
+    say_hello(plugin_ws)
+    plugin_ws.send_json({"type": "batch", "messages": [HEARTBEAT]})
+    error = expect_error(plugin_ws, "unexpected_message", 4000)
+    assert "protocol 2" in error["message"]
+    assert view()["live"] is False
+
+
+def test_one_bad_message_makes_the_whole_batch_bad(plugin_ws: WebSocketTestSession) -> None:
+    say_hello(plugin_ws, protocol=2)
+    good = {"type": "result", "job_id": "no-such-job", "attempt": 1}
+    bad = {"type": "result", "job_id": "no-such-job", "attempt": 0}
+    plugin_ws.send_json({"type": "batch", "messages": [good, bad]})
+    # No ack for the good one: nothing of a bad frame is applied.
+    error = expect_error(plugin_ws, "invalid_message", 4000)
+    assert "attempt" in error["message"]
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ what has not happened will not happen, and tests never sleep to find out."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -18,7 +18,7 @@ import pytest
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from ango_plugins_sdk.protocol import CloseCode, JobRef, JobStatus, encode
+from ango_plugins_sdk.protocol import CloseCode, JobRef, JobStatus, MessageTooLarge, encode
 from hub.db import JobLog, JobRow, Organization, Plugin, Store
 from hub.jobs.engine import Applied, JobEngine
 from hub.jobs.live import LiveConnection, LiveRegistry
@@ -164,11 +164,18 @@ class Harness:
         `max_message_size`, its send refuses larger messages as the gateway's does."""
         peer: FakePeer
 
-        async def send(message: BaseModel) -> None:
-            encode(message, max_size=max_message_size)  # refuses what the process cannot take
-            if peer.on_send is not None:
-                await peer.on_send(message)
-            peer.sent.append(message)
+        async def send(messages: Sequence[BaseModel]) -> dict[int, MessageTooLarge]:
+            refused: dict[int, MessageTooLarge] = {}
+            for index, message in enumerate(messages):
+                try:
+                    encode(message, max_size=max_message_size)  # as the gateway refuses
+                except MessageTooLarge as exc:
+                    refused[index] = exc
+                    continue
+                if peer.on_send is not None:
+                    await peer.on_send(message)
+                peer.sent.append(message)
+            return refused
 
         async def close(code: CloseCode, reason: str) -> None:
             peer.closed.append((code, reason))

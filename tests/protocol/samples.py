@@ -1,4 +1,4 @@
-"""One realistic instance of every protocol v1 message, shared by the protocol tests."""
+"""One realistic instance of every protocol message, shared by the protocol tests."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from ango_plugins_sdk.protocol import (
     Accepted,
     Ack,
+    Batch,
     Cancel,
     Error,
     ErrorCode,
@@ -87,6 +88,13 @@ SAMPLES: dict[str, BaseModel] = {
     "ack": Ack(job_id=JOB_ID, attempt=2),
     "cancel": Cancel(job_id=JOB_ID, attempt=2, grace_s=10.0, reason="cancelled by alice"),
     "error": Error(code=ErrorCode.UNKNOWN_JOB, message="no such job", job_id=JOB_ID),
+    "batch": Batch(
+        messages=[
+            Accepted(job_id=JOB_ID, attempt=2),
+            Result(job_id=JOB_ID, attempt=2, output={"n": 1}),
+            Heartbeat(jobs=[JobRef(job_id="other", attempt=1)]),
+        ]
+    ),
 }
 """Message type -> a message of that type; test_messages checks it covers MESSAGE_TYPES."""
 

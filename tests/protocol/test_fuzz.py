@@ -15,6 +15,7 @@ from ango_plugins_sdk.protocol import (
     Accepted,
     Ack,
     Backoff,
+    Batch,
     Cancel,
     Error,
     ErrorCode,
@@ -219,6 +220,7 @@ MODELS: dict[type[BaseModel], st.SearchStrategy[Any]] = {
     Welcome: st.builds(
         Welcome,
         protocol=st.integers(),
+        protocols=st.lists(st.integers(), max_size=3),
         connection_id=JOB_IDS,
         heartbeat_interval=POSITIVE,
         lease_ttl=POSITIVE,
@@ -268,6 +270,10 @@ MODELS: dict[type[BaseModel], st.SearchStrategy[Any]] = {
         Error, code=st.sampled_from(ErrorCode), message=text(), job_id=st.none() | text()
     ),
 }
+BATCHED = [model for model in MODELS if model not in (Welcome, Hello)]
+MODELS[Batch] = st.builds(
+    Batch, messages=st.lists(st.one_of(*(MODELS[m] for m in BATCHED)), min_size=1, max_size=4)
+)
 MESSAGES: st.SearchStrategy[Any] = st.one_of(*MODELS.values())
 
 # Models whose every field st.from_type can infer from the annotations (constraints

@@ -10,8 +10,10 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from ango_plugins_sdk.protocol import (
+    BATCHING,
     MESSAGE_TYPES,
     PROTOCOL_VERSION,
+    PROTOCOL_VERSIONS,
     Ack,
     Cancel,
     Error,
@@ -27,6 +29,7 @@ from ango_plugins_sdk.protocol import (
     LogRecord,
     PluginMessage,
     Progress,
+    ProtocolError,
     Release,
     Result,
     Welcome,
@@ -42,8 +45,9 @@ def test_samples_cover_every_message_type() -> None:
     assert all(message.model_dump()["type"] == name for name, message in SAMPLES.items())
 
 
-def test_message_types_are_the_thirteen_of_v1() -> None:
+def test_message_types_are_the_thirteen_of_v1_and_batch() -> None:
     assert {
+        "batch",
         "welcome",
         "hello",
         "heartbeat",
@@ -87,17 +91,28 @@ def test_every_model_is_in_exactly_the_right_direction() -> None:
         "release",
         "error",
     }
-    assert hub | plugin == MESSAGE_TYPES
+    # `batch` (protocol 2) goes either way, carrying the others.
+    assert hub | plugin | {"batch"} == MESSAGE_TYPES
     assert hub & plugin == {"error"}
 
 
-def test_protocol_version_defaults_to_1() -> None:
-    assert PROTOCOL_VERSION == 1
-    assert (
-        Welcome(connection_id="c", heartbeat_interval=1, lease_ttl=1, max_message_size=1).protocol
-        == 1
-    )
+def test_protocol_versions_and_what_the_handshake_says_by_default() -> None:
+    assert (PROTOCOL_VERSION, PROTOCOL_VERSIONS, BATCHING) == (2, (1, 2), 2)
+    welcome = Welcome(connection_id="c", heartbeat_interval=1, lease_ttl=1, max_message_size=1)
+    # `protocol` stays 1 for SDKs that speak only 1 and check it; `protocols` offers more.
+    assert (welcome.protocol, welcome.protocols) == (1, [1])
     assert json.loads(encode(SAMPLES["hello"]))["protocol"] == 1
+
+
+def test_a_batch_carries_no_handshake_message_and_no_batch() -> None:
+    hello = json.loads(encode(SAMPLES["hello"]))
+    inner = json.loads(encode(SAMPLES["batch"]))
+    for carried in (hello, inner, json.loads(encode(SAMPLES["welcome"]))):
+        with pytest.raises(ProtocolError) as caught:
+            decode(json.dumps({"type": "batch", "messages": [carried]}))
+        assert caught.value.code is ErrorCode.INVALID_MESSAGE
+    with pytest.raises(ProtocolError, match="at least 1 item"):
+        decode('{"type":"batch","messages":[]}')
 
 
 def test_minimal_frames_get_the_documented_defaults() -> None:

@@ -10,6 +10,7 @@ import pytest
 from ango_plugins_sdk.protocol import (
     PROTOCOL_VERSION,
     Ack,
+    Batch,
     CloseCode,
     ErrorCode,
     Heartbeat,
@@ -24,7 +25,9 @@ from ango_plugins_sdk.protocol import (
     Result,
     SessionState,
     Welcome,
+    decode,
     encode,
+    unbatched,
 )
 from ango_plugins_sdk.protocol import Job as JobMessage
 
@@ -208,7 +211,8 @@ def test_the_plugin_wants_welcome_first() -> None:
 def test_once_open_the_plugin_takes_what_a_hub_may_send() -> None:
     session = plugin_session()
     session.receive_welcome(welcome_frame(), [], T0)
-    assert isinstance(session.receive(encode(Ack(job_id="j", attempt=1))), Ack)
+    [ack] = session.receive(encode(Ack(job_id="j", attempt=1)))
+    assert isinstance(ack, Ack)
     with pytest.raises(ProtocolError) as raised:
         session.receive(welcome_frame())
     assert raised.value.code is ErrorCode.UNEXPECTED_MESSAGE
@@ -224,3 +228,78 @@ def test_the_plugin_session_refuses_moves_out_of_order() -> None:
         session.heartbeat([], T0)
     session.close()
     assert session.state is SessionState.CLOSED
+
+
+# --- protocol 2: batches ----------------------------------------------------------------
+
+
+def test_both_ends_settle_on_the_newest_protocol_they_share() -> None:
+    hub = hub_session()
+    welcome = hub.welcome()
+    assert (welcome.protocol, welcome.protocols) == (1, [1, 2])
+    plugin = plugin_session()
+    hello = plugin.receive_welcome(encode(welcome), [], T0)
+    assert hello.protocol == plugin.protocol == 2
+    hub.receive(encode(hello), T0)
+    assert hub.protocol == 2
+    # A hub that speaks only protocol 1 (no `protocols` in its welcome) gets 1.
+    older = plugin_session()
+    assert older.receive_welcome(welcome_frame(), [], T0).protocol == older.protocol == 1
+    # A plugin that speaks only 1 says so (or nothing), and the hub keeps to 1.
+    hub_for_older = hub_session()
+    hub_for_older.receive(hello_frame(), T0)
+    assert hub_for_older.protocol == 1
+
+
+def test_the_hub_refuses_batches_on_a_protocol_1_connection() -> None:
+    session = hub_session()
+    session.receive(hello_frame(protocol=1), T0)
+    batch = '{"type":"batch","messages":[{"type":"heartbeat"}]}'
+    error = refused(session, batch)
+    assert error.code is ErrorCode.UNEXPECTED_MESSAGE
+    assert "need protocol 2" in error.message
+
+
+def test_under_protocol_2_the_hub_reads_a_batch_in_order() -> None:
+    session = hub_session()
+    session.receive(hello_frame(protocol=2), T0)
+    frame = (
+        '{"type":"batch","messages":[{"type":"accepted","job_id":"a","attempt":1},'
+        '{"type":"result","job_id":"a","attempt":1,"output":3},{"type":"heartbeat"}]}'
+    )
+    messages = unbatched(session.receive(frame, T0 + 1))
+    assert [m.type for m in messages] == ["accepted", "result", "heartbeat"]
+    assert session.deadline() == T0 + 1 + HEARTBEAT_TIMEOUT
+
+
+def test_the_hub_packs_messages_into_frames_that_fit_the_plugin() -> None:
+    session = hub_session()
+    session.receive(hello_frame(protocol=2, max_message_size=1024), T0)
+    acks = [Ack(job_id=f"job-{n:03}", attempt=1) for n in range(40)]
+    big = JobMessage(job_id="big", attempt=1, job_type=JobType.CUSTOM, input={"x": "y" * 2000})
+    frames, too_large = session.frames([*acks[:20], big, *acks[20:]])
+    assert list(too_large) == [20]  # by position; the rest still goes
+    assert all(len(frame.encode()) <= 1024 for frame in frames)
+    assert len(frames) > 1
+    carried = [m for frame in frames for m in unbatched(decode(frame))]
+    assert carried == acks
+    # Under protocol 1 each message is a frame of its own.
+    one_each = hub_session()
+    one_each.receive(hello_frame(protocol=1), T0)
+    assert one_each.frames(acks[:3])[0] == [encode(ack) for ack in acks[:3]]
+
+
+def test_under_protocol_2_the_plugin_takes_batches_but_not_plugin_messages_in_them() -> None:
+    session = plugin_session()
+    session.receive_welcome(welcome_frame(protocols=[1, 2]), [], T0)
+    ack, job = (
+        Ack(job_id="j", attempt=1),
+        JobMessage(job_id="k", attempt=1, job_type=JobType.CUSTOM),
+    )
+    assert session.receive(encode(Batch(messages=[ack, job]))) == [ack, job]
+    with pytest.raises(ProtocolError) as raised:
+        session.receive(encode(Batch(messages=[ack, Heartbeat()])))
+    assert raised.value.code is ErrorCode.UNEXPECTED_MESSAGE
+    # Its own frames: several messages in one.
+    [frame] = session.frames([Heartbeat(), Result(job_id="j", attempt=1, output=None)])
+    assert [m.type for m in unbatched(decode(frame))] == ["heartbeat", "result"]

@@ -33,6 +33,7 @@ from ango_plugins_sdk.protocol import (
     Welcome,
     decode,
     encode,
+    unbatched,
 )
 from ango_plugins_sdk.protocol import Job as JobMessage
 from ango_plugins_sdk.testing import ChannelClosed, HandshakeRejected
@@ -82,7 +83,9 @@ class FakeChannel:
     max_message_size: int
     """Larger frames from the plugin are refused, as the real hub does (close 1009)."""
     received: list[Message] = field(default_factory=list)
-    """Every frame the plugin sent, decoded, in order."""
+    """Every message the plugin sent, decoded, in order (a batch's one by one)."""
+    frame_lengths: list[int] = field(default_factory=list)
+    """How many messages each frame the plugin sent carried (more than 1: a batch)."""
     raw_received: list[str] = field(default_factory=list)
     received_at: list[float] = field(default_factory=list)
     """`time.monotonic()` at which each frame of `received` arrived."""
@@ -107,8 +110,11 @@ class FakeChannel:
             self.hang_up(exc.code.close_code, exc.message)
             return
         self.raw_received.append(text)
-        self.received_at.append(time.monotonic())
-        self.received.append(message)
+        carried = unbatched(message)
+        self.frame_lengths.append(len(carried))
+        for each in carried:
+            self.received_at.append(time.monotonic())
+            self.received.append(each)
 
     async def recv(self) -> str | bytes:
         item = await self._inbound.get()
@@ -184,7 +190,10 @@ class FakeHub:
         heartbeat_interval: float = HEARTBEAT_INTERVAL,
         lease_ttl: float = 1.0,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        protocols: list[int] | None = None,
     ) -> None:
+        self.protocols = protocols
+        """What `welcome.protocols` offers; None: left out, as a hub that speaks only 1."""
         self.heartbeat_interval = heartbeat_interval
         self.lease_ttl = lease_ttl
         self.max_message_size = max_message_size
@@ -216,7 +225,9 @@ class FakeHub:
         self._first_frames.append(frame)
 
     def welcome(self, index: int) -> Welcome:
+        offered = {} if self.protocols is None else {"protocols": self.protocols}
         return Welcome(
+            **offered,
             connection_id=f"conn-{index}",
             heartbeat_interval=self.heartbeat_interval,
             lease_ttl=self.lease_ttl,

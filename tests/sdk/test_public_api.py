@@ -78,7 +78,9 @@ SDK_ALL = [
 PROTOCOL_ALL = [
     "Accepted",
     "Ack",
+    "BATCHING",
     "Backoff",
+    "Batch",
     "Cancel",
     "CloseCode",
     "DEFAULT_MAX_MESSAGE_SIZE",
@@ -103,6 +105,7 @@ PROTOCOL_ALL = [
     "Message",
     "MessageTooLarge",
     "PROTOCOL_VERSION",
+    "PROTOCOL_VERSIONS",
     "PluginMessage",
     "PluginSession",
     "Progress",
@@ -116,6 +119,7 @@ PROTOCOL_ALL = [
     "check_transition",
     "decode",
     "encode",
+    "unbatched",
 ]
 
 TESTING_ALL = ["Channel", "ChannelClosed", "HandshakeRejected", "Transport"]
