@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
@@ -22,6 +22,7 @@ from hub.api.metrics import metrics
 from hub.gateway.endpoint import plugin_socket
 from hub.http.context import hub_of
 from hub.http.errors import EXCEPTION_HANDLERS
+from hub.http.responses import JSONResponse
 from hub.job_types import KINDS, JobKind
 from hub.runtime import Hub
 from hub.settings import Settings

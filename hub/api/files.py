@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from hub.api.common import caller
 from hub.http.bodies import body_as_file
+from hub.http.responses import JSONResponse
 from hub.http.views import file_view
 
 

@@ -14,12 +14,13 @@ from typing import TypeVar
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
+from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from hub.api.common import bearer_token
 from hub.http.bodies import json_body
 from hub.http.context import hub_of
+from hub.http.responses import JSONResponse
 from hub.job_types.base import Answer, DataAnswer, DataPath, Redirect, Stream
 from hub.jobs.state import ActiveJob
 from hub.services.errors import Forbidden

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from hub.api.common import caller, page_args
 from hub.db import Plugin
 from hub.http.bodies import json_body
 from hub.http.context import hub_of
+from hub.http.responses import JSONResponse
 from hub.http.views import connection_view
 from hub.services.plugins import PluginCreate, PluginUpdate
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from ango_plugins_sdk.protocol.workspace import AnnotationSet
@@ -26,6 +26,7 @@ from hub.http.bodies import (
 )
 from hub.http.context import hub_of
 from hub.http.downloads import asset_file_response, export_response
+from hub.http.responses import JSONResponse
 from hub.services.accounts import Principal
 from hub.services.errors import Invalid
 from hub.services.rendering import render_markdown

@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 import re
 
-from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket
 
 from hub.gateway.auth import parse_basic_auth
 from hub.gateway.session import PluginSession
 from hub.http.context import hub_of
+from hub.http.responses import JSONResponse
 
 log = logging.getLogger("hub.gateway")
 

@@ -11,8 +11,9 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
+from hub.http.responses import JSONResponse
 from hub.jobs.committer import Fenced
 from hub.services.errors import (
     Conflict,

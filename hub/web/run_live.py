@@ -13,13 +13,14 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from ango_plugins_sdk.protocol import JobStatus, JobType
 from hub.db import Plugin
 from hub.http.bodies import body_as_file
 from hub.http.context import hub_of
 from hub.http.errors import FORM_ERRORS, error_message, form_error_status
+from hub.http.responses import JSONResponse
 from hub.http.views import file_view, job_view
 from hub.services.errors import Invalid, ServiceError
 from hub.services.files import MAX_FILE_SIZE
