@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import os
 import secrets
+import threading
 import time
 
 SECRET_PREFIX = "phs_"  # noqa: S105 (a prefix that secret scanners can match, not a secret)
@@ -22,9 +23,38 @@ _SECRET_BYTES = 32  # 256 bits
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P, _SCRYPT_LEN = 2**14, 8, 1, 32
 
 
+class _RandomPool:
+    """Bytes from `os.urandom` (the same source `secrets` reads), fetched 4 KiB at a time:
+    a submit of 1,000 jobs made 1,000 system calls for their ids otherwise."""
+
+    _FETCH = 4096
+
+    def __init__(self) -> None:
+        self._bytes = b""
+        self._used = 0
+        self._lock = threading.Lock()  # no two callers may ever get the same bytes
+
+    def take(self, count: int) -> bytes:
+        with self._lock:
+            if self._used + count > len(self._bytes):
+                self._bytes, self._used = os.urandom(self._FETCH), 0
+            taken = self._bytes[self._used : self._used + count]
+            self._used += count
+            return taken
+
+
+    def forget(self) -> None:
+        self._bytes, self._used = b"", 0
+
+
+_random = _RandomPool()
+# A forked child must not hand out the bytes its parent still holds.
+os.register_at_fork(after_in_child=_random.forget)
+
+
 def new_id() -> str:
     """A 24-hex-digit id that sorts by creation time (48-bit ms clock + 48 random bits)."""
-    return f"{int(time.time() * 1000):012x}{secrets.token_hex(6)}"
+    return f"{int(time.time() * 1000):012x}{_random.take(6).hex()}"
 
 
 def new_plugin_secret() -> str:
