@@ -42,7 +42,6 @@ class _RandomPool:
             self._used += count
             return taken
 
-
     def forget(self) -> None:
         self._bytes, self._used = b"", 0
 

@@ -77,7 +77,9 @@ class Dispatcher:
     async def submit(self, jobs: list[ActiveJob]) -> None:
         """Store new jobs; queued when this returns (here), or once the dispatcher adopts
         them (elsewhere; they are stored, and shown queued, at once)."""
-        rows = [job.insert_row() for job in jobs]  # as submitted: the engine changes them
+        # As submitted (the engine changes them), for the commands path, which only a hub
+        # of several nodes takes (one hub's engine raises instead).
+        rows = [job.insert_row() for job in jobs] if self._clustered else []
         if await self._on_engine(lambda: self._engine.submit(jobs)):
             return
         async with self._store.write() as session:

@@ -21,13 +21,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.db import JobLog, JobRow, Store
-from hub.jobs.state import MUTABLE_COLUMNS, ActiveJob
+from hub.db import Store
+from hub.jobs import job_rows
+from hub.jobs.state import ActiveJob
 
 log = logging.getLogger("hub.jobs")
 
@@ -37,14 +37,6 @@ Fence = Callable[[AsyncSession], Awaitable[None]]
 EffectDone = Callable[[Exception | None], None]
 """Told how an effect went (None: it held), inside its transaction, before the job states
 are snapshotted: what it changes in memory is written with it."""
-
-_JOBS = cast(Table, JobRow.__table__)
-_JOB_LOGS = cast(Table, JobLog.__table__)
-_UPDATE_JOB = (
-    update(_JOBS)
-    .where(_JOBS.c.id == bindparam("job_id"))
-    .values({name: bindparam(name) for name in MUTABLE_COLUMNS})
-)
 
 
 class Fenced(Exception):
@@ -165,6 +157,10 @@ class Committer:
     async def _run(self) -> None:
         while self.fenced is None:
             await self._wake.wait()
+            # Let the tasks woken with this one record first: the delivery round that a
+            # submit or an outcome kicked assigns the next jobs now, so their assignments
+            # ride in this transaction instead of waiting for the next one.
+            await asyncio.sleep(0)
             self._wake.clear()
             self._writing = True
             try:
@@ -182,38 +178,41 @@ class Committer:
         new: dict[str, ActiveJob] = {}
         dirty: dict[str, ActiveJob] = {}
         logs: list[dict[str, Any]] = []
+
+        async def write_rows(driver: job_rows.Driver) -> list[tuple[ActiveJob, str]]:
+            # From here to the writes nothing awaits: the waiters taken now wait for
+            # nothing that is not in these rows (a waiter taken earlier could be told of a
+            # commit that missed its jobs; one taken later, of a failure of a transaction
+            # that wrote them). Later changes go in the next transaction.
+            nonlocal waiters, new, dirty, logs
+            waiters, self._waiters = self._waiters, []
+            new, self._new = self._new, {}
+            dirty, self._dirty = self._dirty, {}
+            logs, self._logs = self._logs, []
+            return await job_rows.write(
+                driver,
+                sqlite=self._store.is_sqlite,
+                new=list(new.values()),
+                changed=list(dirty.values()),
+                logs=logs,
+            )
+
         try:
-            async with self._store.write() as session:
-                if self._fence is not None:
-                    await self._fence(session)
-                # Effects recorded while earlier ones ran join this transaction too.
-                while self._effects:
-                    batch, self._effects = self._effects, []
-                    effects += batch
-                    for effect, then in batch:
-                        await _run_effect(session, effect, then)
-                # From here to the writes nothing awaits: the waiters taken now wait for
-                # nothing that is not in these snapshots (a waiter taken earlier could be
-                # told of a commit that missed its jobs; one taken later, of a failure of a
-                # transaction that wrote them). Later changes go in the next transaction.
-                waiters, self._waiters = self._waiters, []
-                new, self._new = self._new, {}
-                dirty, self._dirty = self._dirty, {}
-                logs, self._logs = self._logs, []
-                inserts = [job.insert_row() for job in new.values()]
-                updates = [job.snapshot() for job in dirty.values()]
-                written = [
-                    (job, row["status"]) for job, row in zip(new.values(), inserts, strict=True)
-                ]
-                written += [
-                    (job, row["status"]) for job, row in zip(dirty.values(), updates, strict=True)
-                ]
-                if inserts:
-                    await session.execute(insert(_JOBS), inserts)
-                if updates:
-                    await session.execute(_UPDATE_JOB, updates)
-                if logs:
-                    await session.execute(insert(_JOB_LOGS), logs)
+            if self._store.is_sqlite and self._fence is None and not self._effects:
+                # Rows alone: straight to the driver (Store.driver_write).
+                async with self._store.driver_write() as driver:
+                    written = await write_rows(driver)
+            else:
+                async with self._store.write() as session:
+                    if self._fence is not None:
+                        await self._fence(session)
+                    # Effects recorded while earlier ones ran join this transaction too.
+                    while self._effects:
+                        batch, self._effects = self._effects, []
+                        effects += batch
+                        for effect, then in batch:
+                            await _run_effect(session, effect, then)
+                    written = await write_rows(await job_rows.driver_of(session))
         except Fenced as fenced:
             self._stop_fenced(fenced, waiters)
             return

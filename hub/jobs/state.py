@@ -90,13 +90,8 @@ class ActiveJob:
         """True if (job_id, attempt) is this job's current, running attempt."""
         return self.id == job_id and self.attempt == attempt and self.status == JobStatus.RUNNING
 
-    def snapshot(self) -> dict[str, Any]:
-        row = dict(zip(MUTABLE_COLUMNS, _mutable_values(self), strict=True))
-        row["job_id"] = self.id
-        return row
-
     def insert_row(self) -> dict[str, Any]:
-        return dict(zip(_INSERTED, _inserted_values(self), strict=True))
+        return dict(zip(INSERTED_COLUMNS, _inserted_values(self), strict=True))
 
     def to_message(self, job_input: dict[str, Any] | None = None) -> JobMessage:
         return JobMessage(
@@ -119,10 +114,9 @@ StoredOrActiveJob = JobRow | ActiveJob
 engine's active job (which has the newest state). Both carry every column."""
 
 _COLUMNS = frozenset(column.key for column in JobRow.__table__.columns)
-# Rows of a group commit are built a thousand at a time: one C-level getter per row.
-_INSERTED = tuple(f.name for f in fields(ActiveJob) if f.name in _COLUMNS)
-_inserted_values = attrgetter(*_INSERTED)
-_mutable_values = attrgetter(*MUTABLE_COLUMNS)
+INSERTED_COLUMNS = tuple(f.name for f in fields(ActiveJob) if f.name in _COLUMNS)
+"""The columns of a new job's row, in the dataclass's order."""
+_inserted_values = attrgetter(*INSERTED_COLUMNS)
 
 
 def move(job: ActiveJob, target: JobStatus) -> None:

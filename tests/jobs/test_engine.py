@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import pytest
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from ango_plugins_sdk.protocol import (
     Accepted,
@@ -880,16 +879,20 @@ async def test_finished_job_is_not_forgotten_before_its_outcome_is_durable(
     await hub.step()
     reached = asyncio.Event()
     gate = asyncio.Semaphore(0)
-    write = hub.store.write
 
-    @asynccontextmanager
-    async def gated_write() -> AsyncIterator[AsyncSession]:
-        async with write() as session:
-            yield session
-            reached.set()  # snapshots taken and written; the commit waits at the gate
-            await gate.acquire()
+    def gated(write: Callable[[], AbstractAsyncContextManager[Any]]) -> Any:
+        @asynccontextmanager
+        async def gated_write() -> AsyncIterator[Any]:
+            async with write() as transaction:
+                yield transaction
+                reached.set()  # snapshots taken and written; the commit waits at the gate
+                await gate.acquire()
 
-    monkeypatch.setattr(hub.store, "write", gated_write)
+        return gated_write
+
+    # Whichever way the group commit writes (a session, or the driver on SQLite).
+    monkeypatch.setattr(hub.store, "write", gated(hub.store.write))
+    monkeypatch.setattr(hub.store, "driver_write", gated(hub.store.driver_write))
     commits = hub.engine.commits
     # The writer snapshots the job (running, progress 1) and waits at the gate ...
     hub.engine.handle(peer.connection, Progress(job_id=job.id, attempt=1, current=1))
