@@ -91,15 +91,17 @@ class Ledger:
         self._work = asyncio.Event()
         self.finished: Counter[str] = Counter()
         """Jobs that reached each terminal status since the hub started (for /metrics)."""
-        self._end_waiters: defaultdict[str, list[asyncio.Future[None]]] = defaultdict(list)
-        """Callers long-polling a job (`GET /api/v1/jobs/{id}?wait=`): told once its end
-        is stored, or when the term ends (they read the database then)."""
+        self._end_waiters: defaultdict[str, list[asyncio.Future[ActiveJob | None]]] = defaultdict(
+            list
+        )
+        """Callers long-polling a job (`GET /api/v1/jobs/{id}?wait=`): handed the job once
+        its end is stored, or None when the term ends (they read the database then)."""
         self._new_term()
 
     def _new_term(self, fence: Fence | None = None, on_fenced: OnFenced | None = None) -> None:
         """Empty books for a term as dispatcher: what was in memory belongs to the last term
         (or to no one), and the database is the truth a term starts from."""
-        self._wake_end_waiters(list(self._end_waiters))
+        self._wake_end_waiters((job_id, None) for job_id in list(self._end_waiters))
         self._active: dict[str, ActiveJob] = {}
         self._running: set[str] = set()
         self._queues: defaultdict[str, PluginQueue] = defaultdict(PluginQueue)
@@ -238,12 +240,13 @@ class Ledger:
         for job, written_status in written:
             if JobStatus(written_status).is_terminal and self._active.get(job.id) is job:
                 del self._active[job.id]
-                ended.append(job.id)
+                ended.append((job.id, job))
         if self._end_waiters:
             self._wake_end_waiters(ended)
 
-    def stored_end(self, job_id: str) -> asyncio.Future[None] | None:
-        """A future resolved once the job's end is stored; None if it is not active here
+    def stored_end(self, job_id: str) -> asyncio.Future[ActiveJob | None] | None:
+        """A future resolved with the job once its end is stored (as stored: nothing changes
+        it after), or with None when the term ends first; None if it is not active here
         (it ended already, or another node dispatches it)."""
         if job_id not in self._active:
             return None
@@ -252,18 +255,18 @@ class Ledger:
         future.add_done_callback(lambda done: self._drop_end_waiter(job_id, done))
         return future
 
-    def _drop_end_waiter(self, job_id: str, future: asyncio.Future[None]) -> None:
+    def _drop_end_waiter(self, job_id: str, future: asyncio.Future[ActiveJob | None]) -> None:
         waiters = self._end_waiters.get(job_id)
         if waiters is not None and future in waiters:
             waiters.remove(future)
             if not waiters:
                 del self._end_waiters[job_id]
 
-    def _wake_end_waiters(self, job_ids: Iterable[str]) -> None:
-        for job_id in job_ids:
+    def _wake_end_waiters(self, ended: Iterable[tuple[str, ActiveJob | None]]) -> None:
+        for job_id, job in ended:
             for future in self._end_waiters.pop(job_id, []):
                 if not future.done():
-                    future.set_result(None)
+                    future.set_result(job)
 
     def _send_cancel(self, job: ActiveJob, reason: str, grace: float) -> None:
         if job.connection_id is not None:

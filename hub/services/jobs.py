@@ -184,7 +184,9 @@ class JobService:
             # Cancelled on timeout (or with the request), which also forgets it.
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(left):
-                    await ended
+                    stored = await ended
+                if stored is not None:
+                    return stored  # as its end was stored: no read needed
 
     async def page(
         self,
