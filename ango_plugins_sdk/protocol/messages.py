@@ -39,10 +39,17 @@ def _check_json(value: Any) -> Any:
     lone surrogates and objects with no JSON form; the walk runs only on a textual hit,
     since the same letters may sit inside a string.
     """
+    checked_json(value)
+    return value
+
+
+def checked_json(value: Any) -> bytes:
+    """`value` as JSON text; ValueError for what a JSON frame cannot carry (NaN, Infinity,
+    lone surrogates, objects with no JSON form)."""
     text = to_json(value, inf_nan_mode="constants")
     if (b"NaN" in text or b"Infinity" in text) and _has_non_finite(value):
         raise ValueError("NaN and Infinity are not JSON numbers")
-    return value
+    return text
 
 
 def _has_non_finite(value: Any) -> bool:

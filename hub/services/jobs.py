@@ -10,10 +10,10 @@ import time
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from pydantic_core import to_json
 from sqlalchemy import select
 
 from ango_plugins_sdk.protocol import Backoff, JobStatus
+from ango_plugins_sdk.protocol.messages import checked_json
 from hub.cluster.commands import Dispatcher
 from hub.db import JobLog, JobRow, Store
 from hub.db.paging import newest_first
@@ -121,7 +121,14 @@ class JobService:
         return shown
 
     def _check_size(self, job: ActiveJob, prefix: str) -> None:
-        size = len(to_json(job.config)) + len(to_json(job.input))
+        """The job's config and input are JSON a frame can carry (no NaN or Infinity, which
+        a JSON body may hold and no plugin could read) and fit the frame together."""
+        size = 0
+        for name, value in (("config", job.config), ("input", job.input)):
+            try:
+                size += len(checked_json(value))
+            except ValueError as exc:
+                raise Invalid(f"{prefix}{name}: {exc}") from None
         if size > self._max_job_size:
             hint = (
                 "lower config.chunk_size"

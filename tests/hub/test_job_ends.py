@@ -63,6 +63,33 @@ def test_a_config_over_the_limit_is_refused_at_submit_naming_the_limit(
     assert fits.status_code == 202, fits.text
 
 
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        ('{"config": {"threshold": NaN}}', "config"),
+        ('{"input": {"deep": [1, {"x": -Infinity}]}}', "input"),
+        ('{"jobs": [{"input": {}}, {"config": {"n": Infinity}}]}', "jobs[1].config"),
+    ],
+)
+def test_nan_and_infinity_are_refused_at_submit_naming_where(
+    client: TestClient, acme: Owner, make_plugin: MakePlugin, body: str, where: str
+) -> None:
+    # A JSON body may carry them (Python's parser reads them); no plugin could read the
+    # frame, and a job holding one broke the delivery round it was in.
+    plugin = make_plugin(acme)
+    path = "/batch" if '"jobs"' in body else ""
+    response = client.post(
+        f"/api/v1/plugins/{plugin['id']}/jobs{path}",
+        headers={**acme.headers, "Content-Type": "application/json"},
+        content=body,
+    )
+    assert response.status_code == 422, response.text
+    message = response.json()["error"]["message"]
+    assert message.startswith(f"{where}: NaN and Infinity"), message
+    listed = client.get(f"/api/v1/jobs?plugin_id={plugin['id']}", headers=acme.headers)
+    assert listed.json()["items"] == []
+
+
 def test_a_job_bigger_than_the_process_takes_fails_instead_of_cycling(
     client: TestClient, acme: Owner, make_plugin: MakePlugin, connect: Connect
 ) -> None:
