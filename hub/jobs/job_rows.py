@@ -71,7 +71,8 @@ def _row_builder(columns: tuple[str, ...], getter: Callable[[Any], Row]) -> Call
     def values(item: Any) -> Row:
         row = list(getter(item))
         for index in json_at:
-            row[index] = to_json(row[index], inf_nan_mode="null").decode()
+            value = row[index]
+            row[index] = "null" if value is None else to_json(value, inf_nan_mode="null").decode()
         return tuple(row)
 
     return values

@@ -94,7 +94,9 @@ class ActiveJob:
         return dict(zip(INSERTED_COLUMNS, _inserted_values(self), strict=True))
 
     def to_message(self, job_input: dict[str, Any] | None = None) -> JobMessage:
-        return JobMessage(
+        # Not validated again: the config and input were checked at submit (JobService
+        # refuses what a frame cannot carry), and the rest is the hub's own.
+        return JobMessage.model_construct(
             job_id=self.id,
             attempt=self.attempt,
             job_type=JobType(self.type),
