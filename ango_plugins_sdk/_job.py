@@ -13,6 +13,7 @@ from typing_extensions import TypeVar
 
 from ango_plugins_sdk._http import DataClient
 from ango_plugins_sdk.protocol import JobType, LogRecord
+from ango_plugins_sdk.protocol.codec import frame_safe
 
 PlainConfig = dict[str, Any]
 """A job's config when its plugin declares no `config_model`: the JSON object as sent."""
@@ -48,7 +49,7 @@ class _StreamToHub(logging.Handler):
             self._events.log(
                 LogRecord(
                     level=level,
-                    message=message,
+                    message=frame_safe(message),
                     fields=fields if isinstance(fields, dict) else {},
                     time=record.created,
                 )

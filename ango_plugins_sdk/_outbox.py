@@ -15,6 +15,7 @@ the jobs the process holds.
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from ango_plugins_sdk._transport import Channel
 from ango_plugins_sdk.protocol import (
@@ -25,6 +26,8 @@ from ango_plugins_sdk.protocol import (
     PluginSession,
     Result,
 )
+
+log = logging.getLogger("ango_plugins_sdk")
 
 
 class Outbox:
@@ -54,7 +57,11 @@ class Outbox:
                 messages, self._pending = self._pending, []
                 if self._core.protocol >= BATCHING:
                     messages = _folded(messages)
-                for frame in self._core.frames(messages):
+                frames, dropped = self._core.frames(messages)
+                for message, error in dropped:
+                    what = getattr(message, "type", type(message).__name__)
+                    log.warning("not sending a %r message it cannot encode: %s", what, error)
+                for frame in frames:
                     await self._channel.send(frame)
                 if not self._pending:
                     self._idle.set()

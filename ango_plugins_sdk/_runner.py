@@ -39,6 +39,7 @@ from ango_plugins_sdk.protocol import (
     Result,
     encode,
 )
+from ango_plugins_sdk.protocol.codec import frame_safe
 
 log = logging.getLogger("ango_plugins_sdk")
 
@@ -378,8 +379,8 @@ def _call_and_finish(job: BaseJob[Any], callback: Any) -> Any:
 
 
 def _failed(key: Key, exc: BaseException | None, *, kind: str, prefix: str = "") -> Failed:
-    detail = "" if exc is None else (str(exc) or type(exc).__name__)
-    trace = None if exc is None else "".join(traceback.format_exception(exc))
+    detail = "" if exc is None else frame_safe(str(exc) or type(exc).__name__)
+    trace = None if exc is None else frame_safe("".join(traceback.format_exception(exc)))
     retryable = isinstance(exc, RetryableError) and kind != "Cancelled"
     return Failed(
         job_id=key[0],

@@ -43,7 +43,10 @@ class _RandomPool:
             return taken
 
     def forget(self) -> None:
+        """In a forked child: new bytes, and a new lock (a thread of the parent may have
+        held the old one at the fork, and it would stay held here forever)."""
         self._bytes, self._used = b"", 0
+        self._lock = threading.Lock()
 
 
 _random = _RandomPool()

@@ -69,6 +69,17 @@ def encode(message: BaseModel, *, max_size: int | None = None) -> str:
     return text
 
 
+def frame_safe(text: str) -> str:
+    """`text` with any lone surrogate (a file name read with surrogateescape, say) written
+    as `\\udcff`-style text: no JSON frame can carry one, and a log line or an error
+    message holding one must still reach the hub."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
 _BATCH_HEAD = '{"type":"batch","messages":['
 _BATCH_TAIL = "]}"
 

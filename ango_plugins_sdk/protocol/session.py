@@ -271,11 +271,21 @@ class PluginSession(_Session):
             messages.append(each)
         return messages
 
-    def frames(self, messages: Sequence[BaseModel]) -> list[str]:
-        """`messages` as the frames to send to the hub."""
-        texts = [encode(message) for message in messages]
+    def frames(
+        self, messages: Sequence[BaseModel]
+    ) -> tuple[list[str], list[tuple[BaseModel, ValueError]]]:
+        """`messages` as the frames to send to the hub, and those that cannot be encoded
+        (a lone surrogate in a log line, say), left out so the rest still go."""
+        texts: list[str] = []
+        dropped: list[tuple[BaseModel, ValueError]] = []
+        for message in messages:
+            try:
+                texts.append(encode(message))
+            except ValueError as exc:
+                dropped.append((message, exc))
         assert self.welcome is not None  # set when the session opened
-        return framed(texts, protocol=self.protocol, max_size=self.welcome.max_message_size)
+        max_size = self.welcome.max_message_size
+        return framed(texts, protocol=self.protocol, max_size=max_size), dropped
 
     def heartbeat(self, held: list[JobRef], now: float) -> Heartbeat:
         """The heartbeat that is due; the next one is due an interval later."""

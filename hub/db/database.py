@@ -10,6 +10,7 @@ Reads run concurrently beside the writer thanks to WAL.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import time
 from collections.abc import AsyncIterator
@@ -111,13 +112,29 @@ class Store:
                 raw = await self._held.get_raw_connection()
                 self._held_driver = raw.driver_connection
             driver = self._held_driver
-            await driver.execute("BEGIN IMMEDIATE")
             try:
+                await driver.execute("BEGIN IMMEDIATE")
                 yield driver
+                await driver.execute("COMMIT")
             except BaseException:
-                await driver.execute("ROLLBACK")
+                await self._roll_back_held(driver)
                 raise
-            await driver.execute("COMMIT")
+
+    async def _roll_back_held(self, driver: Any) -> None:
+        """After anything went wrong in `driver_write` (a failed statement or COMMIT, a
+        cancel while BEGIN was still running in the driver's thread): ROLLBACK, queued
+        behind whatever the thread still runs, so the kept connection never stays inside
+        a transaction holding SQLite's write lock. If even that fails, the connection is
+        dropped and the next transaction takes a fresh one."""
+        try:
+            await driver.execute("ROLLBACK")
+        except Exception as exc:
+            if isinstance(exc, sqlite3.OperationalError) and "no transaction is active" in str(exc):
+                return  # nothing was open (BEGIN failed, or COMMIT went through)
+            held, self._held, self._held_driver = self._held, None, None
+            if held is not None:
+                with contextlib.suppress(Exception):
+                    await held.invalidate()
 
 
 def _private_sqlite_files(database: Path) -> None:

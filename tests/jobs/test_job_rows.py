@@ -4,6 +4,7 @@ SQLite and on PostgreSQL, in either transaction (a session's, or SQLite's driver
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from typing import Any
 
@@ -159,3 +160,29 @@ async def test_rows_written_in_a_session_roll_back_with_it(store: Store) -> None
         await written_then_aborted()
     async with store.read() as session:
         assert await session.get(JobRow, "raw-7") is None
+
+
+async def test_a_driver_transaction_cancelled_midway_leaves_the_connection_usable(
+    store: Store,
+) -> None:
+    if not store.is_sqlite:
+        pytest.skip("the driver transaction is SQLite's")
+    inside = asyncio.Event()
+
+    async def stuck() -> None:
+        async with store.driver_write() as connection:
+            await job_rows.write(connection, sqlite=True, new=[a_job("raw-8")], changed=[], logs=[])
+            inside.set()
+            await asyncio.Event().wait()  # cancelled here, inside the transaction
+
+    task = asyncio.create_task(stuck())
+    await inside.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # Rolled back, and neither the kept connection nor the write lock is stuck.
+    await write_both_ways(store, a_job("raw-9"), driver=True)
+    await write_both_ways(store, a_job("raw-10"), driver=False)
+    async with store.read() as session:
+        ids = set(await session.scalars(select(JobRow.id)))
+    assert ids == {"raw-9", "raw-10"}

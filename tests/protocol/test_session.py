@@ -19,6 +19,8 @@ from ango_plugins_sdk.protocol import (
     IllegalSessionMove,
     JobRef,
     JobType,
+    Log,
+    LogRecord,
     MessageTooLarge,
     PluginSession,
     ProtocolError,
@@ -301,5 +303,18 @@ def test_under_protocol_2_the_plugin_takes_batches_but_not_plugin_messages_in_th
         session.receive(encode(Batch(messages=[ack, Heartbeat()])))
     assert raised.value.code is ErrorCode.UNEXPECTED_MESSAGE
     # Its own frames: several messages in one.
-    [frame] = session.frames([Heartbeat(), Result(job_id="j", attempt=1, output=None)])
+    [frame], dropped = session.frames([Heartbeat(), Result(job_id="j", attempt=1, output=None)])
     assert [m.type for m in unbatched(decode(frame))] == ["heartbeat", "result"]
+    assert dropped == []
+
+
+def test_a_message_the_plugin_cannot_encode_is_left_out_and_the_rest_go() -> None:
+    session = plugin_session()
+    session.receive_welcome(welcome_frame(protocols=[1, 2]), [], T0)
+    bad = Log(job_id="j", attempt=1, records=[LogRecord(level="INFO", message="\udcff", time=1)])
+    frames, dropped = session.frames([Heartbeat(), bad, Result(job_id="j", attempt=1)])
+    assert [m.type for frame in frames for m in unbatched(decode(frame))] == [
+        "heartbeat",
+        "result",
+    ]
+    assert [message for message, _ in dropped] == [bad]

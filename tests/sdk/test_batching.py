@@ -109,3 +109,39 @@ def test_folding_drops_only_the_accepted_of_attempts_whose_outcome_is_there() ->
     ]
     alone = [Accepted(job_id="a", attempt=1)]
     assert _folded(alone) == alone
+
+
+@pytest.mark.parametrize("offered", [None, [1, 2]])
+async def test_a_log_line_that_cannot_be_encoded_is_dropped_not_the_connection(
+    offered: list[int] | None,
+) -> None:
+    def careless(job: CustomJob[Any]) -> str:
+        job.logger.info("file name \udcff from surrogateescape")
+        job.logger.info("the next line is fine")
+        return "done"
+
+    hub = FakeHub(protocols=offered)
+    async with serving(custom_plugin(careless), hub):
+        channel = await hub.session(0)
+        channel.push(job("j1"))
+        result = await channel.wait_for(Result, job_id="j1")
+        assert result.output == "done"
+        channel.push(job("j2"))
+        await channel.wait_for(Result, job_id="j2")
+    assert len(hub.channels) == 1  # the same session all along
+    assert channel.closed_by == "plugin"  # closed when serving stopped, not before
+
+
+async def test_an_error_about_an_undecodable_file_name_still_fails_the_job_saying_so() -> None:
+    def opens(job: CustomJob[Any]) -> None:
+        open("/nonexistent/\udcff.jpg")  # noqa: SIM115 (the failure is the point)
+
+    hub = FakeHub(protocols=[1, 2])
+    async with serving(custom_plugin(opens), hub):
+        channel = await hub.session(0)
+        channel.push(job("j1"))
+        failed = await channel.wait_for(Failed, job_id="j1")
+    assert failed.error.kind == "FileNotFoundError"
+    assert "\\udcff.jpg" in failed.error.message
+    assert failed.error.traceback is not None
+    assert "\\udcff" in failed.error.traceback
