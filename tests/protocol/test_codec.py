@@ -8,6 +8,7 @@ import pytest
 
 from ango_plugins_sdk.protocol import (
     DEFAULT_MAX_MESSAGE_SIZE,
+    Ack,
     Error,
     ErrorCode,
     Heartbeat,
@@ -16,8 +17,9 @@ from ango_plugins_sdk.protocol import (
     Result,
     decode,
     encode,
+    unbatched,
 )
-from ango_plugins_sdk.protocol.codec import _job_id_of
+from ango_plugins_sdk.protocol.codec import _job_id_of, frame_safe, pack
 
 from .samples import JOB_ID, SAMPLES, decode_as
 
@@ -380,3 +382,23 @@ def test_protocol_error_becomes_an_error_message() -> None:
 def test_decoding_a_sample_returns_an_equal_message() -> None:
     for message in SAMPLES.values():
         assert decode(encode(message), max_size=4096) == message
+
+
+def test_pack_fills_frames_up_to_the_limit_in_bytes_and_keeps_order() -> None:
+    assert pack([], max_size=1024) == []
+    one = encode(Ack(job_id="a", attempt=1))
+    assert pack([one], max_size=1024) == [one]  # a lone message goes as itself
+    # Non-ASCII text is counted in UTF-8 bytes, not characters.
+    texts = [encode(Ack(job_id=f"é{n:03}" + "✓" * 60, attempt=1)) for n in range(12)]
+    frames = pack(texts, max_size=1024)
+    assert len(frames) > 1
+    assert all(len(frame.encode()) <= 1024 for frame in frames)
+    assert [m for frame in frames for m in unbatched(decode(frame))] == [
+        decode(text) for text in texts
+    ]
+
+
+def test_frame_safe_writes_lone_surrogates_as_text_and_leaves_the_rest() -> None:
+    assert frame_safe("plain ✓ 日本") == "plain ✓ 日本"
+    assert frame_safe("file \udcff.jpg") == "file \\udcff.jpg"
+    encode(Error(code=ErrorCode.INTERNAL, message=frame_safe("\ud800")))  # now encodable
