@@ -1,10 +1,11 @@
 """Messages on their way to the hub, written by one task per session.
 
 Under protocol 2 whatever queues up while a frame is being written leaves together in
-the next frame (a `batch`), and an `accepted` is left out when its attempt's outcome is
-in the same frame: the outcome says both. So a process running many short jobs writes a
-frame per burst, not four per job, and adds no wait to a lone message: the writer sends
-as soon as it is free. Under protocol 1 each message is a frame of its own.
+the next frame (a `batch`), and an `accepted` is left out when its attempt's outcome
+goes with it: the outcome says both (`PluginSession.frames`). So a process running many
+short jobs writes a frame per burst, not four per job, and adds no wait to a lone
+message: the writer sends as soon as it is free. Under protocol 1 each message is a
+frame of its own.
 
 Sending only queues: a message still waiting when the session ends is lost with it,
 which the protocol allows (an outcome stays held by the runner until its `ack` and goes
@@ -18,14 +19,7 @@ import asyncio
 import logging
 
 from ango_plugins_sdk._transport import Channel
-from ango_plugins_sdk.protocol import (
-    BATCHING,
-    Accepted,
-    Failed,
-    PluginMessage,
-    PluginSession,
-    Result,
-)
+from ango_plugins_sdk.protocol import PluginMessage, PluginSession
 
 log = logging.getLogger("ango_plugins_sdk")
 
@@ -55,8 +49,6 @@ class Outbox:
                 await self._wake.wait()
                 self._wake.clear()
                 messages, self._pending = self._pending, []
-                if self._core.protocol >= BATCHING:
-                    messages = _folded(messages)
                 frames, dropped = self._core.frames(messages)
                 for message, error in dropped:
                     what = getattr(message, "type", type(message).__name__)
@@ -72,13 +64,3 @@ class Outbox:
     async def drained(self) -> None:
         """Return once everything queued has been written (or the writer has stopped)."""
         await self._idle.wait()
-
-
-def _folded(messages: list[PluginMessage]) -> list[PluginMessage]:
-    """`messages` without the `accepted` of any attempt whose outcome is among them."""
-    finished = {(m.job_id, m.attempt) for m in messages if isinstance(m, Result | Failed)}
-    if not finished:
-        return messages
-    return [
-        m for m in messages if not (isinstance(m, Accepted) and (m.job_id, m.attempt) in finished)
-    ]

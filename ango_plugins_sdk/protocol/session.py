@@ -31,16 +31,19 @@ from .messages import (
     BASE_PROTOCOL,
     BATCHING,
     PROTOCOL_VERSIONS,
+    Accepted,
     Ack,
     Batch,
     Batched,
     Cancel,
     Error,
+    Failed,
     Heartbeat,
     Hello,
     Job,
     JobRef,
     Message,
+    Result,
     Welcome,
 )
 
@@ -58,6 +61,35 @@ def framed(texts: list[str], *, protocol: int, max_size: int) -> list[str]:
     """Encoded messages as the frames that carry them: one each under protocol 1, as few
     as fit under 2."""
     return pack(texts, max_size=max_size) if protocol >= BATCHING else texts
+
+
+Refused = TypeVar("Refused", bound=ValueError)
+
+
+def _encoded(
+    messages: Sequence[BaseModel], refused: type[Refused], *, max_size: int | None = None
+) -> tuple[list[str], dict[int, Refused]]:
+    """Each message encoded, and, by position, those that raised `refused` (left out, so
+    the rest still go)."""
+    texts: list[str] = []
+    failed: dict[int, Refused] = {}
+    for index, message in enumerate(messages):
+        try:
+            texts.append(encode(message, max_size=max_size))
+        except refused as exc:
+            failed[index] = exc
+    return texts, failed
+
+
+def _folded(messages: Sequence[BaseModel]) -> Sequence[BaseModel]:
+    """Protocol 2: `messages` without the `accepted` of any attempt whose outcome goes with
+    them (the outcome says both)."""
+    finished = {(m.job_id, m.attempt) for m in messages if isinstance(m, Result | Failed)}
+    if not finished:
+        return messages
+    return [
+        m for m in messages if not (isinstance(m, Accepted) and (m.job_id, m.attempt) in finished)
+    ]
 
 
 class SessionState(StrEnum):
@@ -198,13 +230,7 @@ class HubSession(_Session):
     def frames(self, messages: Sequence[BaseModel]) -> tuple[list[str], dict[int, MessageTooLarge]]:
         """`messages` as the frames to send, and, by position, those the plugin could not
         take (left out)."""
-        texts: list[str] = []
-        refused: dict[int, MessageTooLarge] = {}
-        for index, message in enumerate(messages):
-            try:
-                texts.append(encode(message, max_size=self.peer_max_size))
-            except MessageTooLarge as exc:
-                refused[index] = exc
+        texts, refused = _encoded(messages, MessageTooLarge, max_size=self.peer_max_size)
         return framed(texts, protocol=self.protocol, max_size=self.peer_max_size), refused
 
 
@@ -274,15 +300,13 @@ class PluginSession(_Session):
     def frames(
         self, messages: Sequence[BaseModel]
     ) -> tuple[list[str], list[tuple[BaseModel, ValueError]]]:
-        """`messages` as the frames to send to the hub, and those that cannot be encoded
-        (a lone surrogate in a log line, say), left out so the rest still go."""
-        texts: list[str] = []
-        dropped: list[tuple[BaseModel, ValueError]] = []
-        for message in messages:
-            try:
-                texts.append(encode(message))
-            except ValueError as exc:
-                dropped.append((message, exc))
+        """`messages` as the frames to send to the hub (under protocol 2 without the
+        `accepted`s their outcomes make redundant), and those that cannot be encoded (a lone
+        surrogate in a log line, say), left out so the rest still go."""
+        if self.protocol >= BATCHING:
+            messages = _folded(messages)
+        texts, failed = _encoded(messages, ValueError)
+        dropped = [(messages[index], error) for index, error in failed.items()]
         assert self.welcome is not None  # set when the session opened
         max_size = self.welcome.max_message_size
         return framed(texts, protocol=self.protocol, max_size=max_size), dropped

@@ -1,4 +1,4 @@
-from hub.db.database import Store
+from hub.db.database import Store, json_text
 from hub.db.tables import (
     ApiKey,
     Base,
@@ -27,5 +27,6 @@ __all__ = [
     "StoredFile",
     "User",
     "WebSession",
+    "json_text",
     "utcnow",
 ]

@@ -34,9 +34,11 @@ from hub.private_files import private_file
 _SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 
-def _json_text(value: Any) -> str:
-    """A JSON column's text (a float that is not finite, which no input may hold, as null)."""
-    return to_json(value, inf_nan_mode="null").decode()
+def json_text(value: Any) -> str:
+    """A JSON column's text, as the hub writes it everywhere (SQLAlchemy's JSON columns and
+    the group commit's own rows): None as JSON null, a float that is not finite (which no
+    input may hold) as null too."""
+    return "null" if value is None else to_json(value, inf_nan_mode="null").decode()
 
 
 class Store:
@@ -50,7 +52,7 @@ class Store:
             pool_pre_ping=not self.is_sqlite,
             # JSON columns through pydantic-core, not the json module: a group commit of
             # 1,000 jobs spent more time in json.dumps than in SQLite.
-            json_serializer=_json_text,
+            json_serializer=json_text,
             json_deserializer=from_json,
         )
         if self.is_sqlite:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -41,6 +42,17 @@ are snapshotted: what it changes in memory is written with it."""
 
 class Fenced(Exception):
     """This node no longer holds the dispatcher lease: its writes were refused."""
+
+
+@dataclass
+class _Taken:
+    """What one transaction carries, taken from what is pending (given back if it fails)."""
+
+    effects: list[tuple[Effect, EffectDone | None]] = field(default_factory=list)
+    waiters: list[asyncio.Future[None]] = field(default_factory=list)
+    new: dict[str, ActiveJob] = field(default_factory=dict)
+    dirty: dict[str, ActiveJob] = field(default_factory=dict)
+    logs: list[dict[str, Any]] = field(default_factory=list)
 
 
 class Committer:
@@ -173,35 +185,12 @@ class Committer:
             done, self._waiters = self._waiters, []
             _resolve(done)  # what they waited for went out in an earlier transaction
             return
-        effects: list[tuple[Effect, EffectDone | None]] = []
-        waiters: list[asyncio.Future[None]] = []
-        new: dict[str, ActiveJob] = {}
-        dirty: dict[str, ActiveJob] = {}
-        logs: list[dict[str, Any]] = []
-
-        async def write_rows(driver: job_rows.Driver) -> list[tuple[ActiveJob, str]]:
-            # From here to the writes nothing awaits: the waiters taken now wait for
-            # nothing that is not in these rows (a waiter taken earlier could be told of a
-            # commit that missed its jobs; one taken later, of a failure of a transaction
-            # that wrote them). Later changes go in the next transaction.
-            nonlocal waiters, new, dirty, logs
-            waiters, self._waiters = self._waiters, []
-            new, self._new = self._new, {}
-            dirty, self._dirty = self._dirty, {}
-            logs, self._logs = self._logs, []
-            return await job_rows.write(
-                driver,
-                sqlite=self._store.is_sqlite,
-                new=list(new.values()),
-                changed=list(dirty.values()),
-                logs=logs,
-            )
-
+        taken = _Taken()
         try:
             if self._store.is_sqlite and self._fence is None and not self._effects:
                 # Rows alone: straight to the driver (Store.driver_write).
                 async with self._store.driver_write() as driver:
-                    written = await write_rows(driver)
+                    written = await self._write_rows(driver, taken)
             else:
                 async with self._store.write() as session:
                     if self._fence is not None:
@@ -209,23 +198,25 @@ class Committer:
                     # Effects recorded while earlier ones ran join this transaction too.
                     while self._effects:
                         batch, self._effects = self._effects, []
-                        effects += batch
+                        taken.effects += batch
                         for effect, then in batch:
                             await _run_effect(session, effect, then)
-                    written = await write_rows(await job_rows.driver_of(session))
+                    driver = await job_rows.driver_of(session)
+                    written = await self._write_rows(driver, taken)
         except Fenced as fenced:
-            self._stop_fenced(fenced, waiters)
+            self._stop_fenced(fenced, taken.waiters)
             return
         except Exception as exc:
-            log.exception("group commit of %d jobs failed; will retry", len(new) + len(dirty))
+            jobs = len(taken.new) + len(taken.dirty)
+            log.exception("group commit of %d jobs failed; will retry", jobs)
             # Put the changes back so the next transaction retries them. An effect's
             # `then` may run again: it must be idempotent.
-            self._new = {**new, **self._new}
-            for job_id, job in dirty.items():
+            self._new = {**taken.new, **self._new}
+            for job_id, job in taken.dirty.items():
                 self._dirty.setdefault(job_id, job)
-            self._logs = logs + self._logs
-            self._effects = effects + self._effects
-            for waiter in waiters:
+            self._logs = taken.logs + self._logs
+            self._effects = taken.effects + self._effects
+            for waiter in taken.waiters:
                 if not waiter.done():
                     waiter.set_exception(exc)
             await asyncio.sleep(0.5)
@@ -233,7 +224,27 @@ class Committer:
             return
         self.commits += 1
         self._after_commit(written)
-        _resolve(waiters)
+        _resolve(taken.waiters)
+
+    async def _write_rows(
+        self, driver: job_rows.Driver, taken: _Taken
+    ) -> list[tuple[ActiveJob, str]]:
+        """Take what is pending into `taken` and write its rows. From the taking to the
+        writes nothing awaits: the waiters taken now wait for nothing that is not in these
+        rows (a waiter taken earlier could be told of a commit that missed its jobs; one
+        taken later, of a failure of a transaction that wrote them). Later changes go in
+        the next transaction."""
+        taken.waiters, self._waiters = self._waiters, []
+        taken.new, self._new = self._new, {}
+        taken.dirty, self._dirty = self._dirty, {}
+        taken.logs, self._logs = self._logs, []
+        return await job_rows.write(
+            driver,
+            sqlite=self._store.is_sqlite,
+            new=list(taken.new.values()),
+            changed=list(taken.dirty.values()),
+            logs=taken.logs,
+        )
 
     def _stop_fenced(self, fenced: Fenced, waiters: list[asyncio.Future[None]]) -> None:
         """The lease is gone: nothing recorded may be written any more, by this node."""

@@ -18,10 +18,9 @@ from dataclasses import dataclass
 from operator import attrgetter, itemgetter
 from typing import Any, Protocol, cast
 
-from pydantic_core import to_json
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.db import JobLog, JobRow
+from hub.db import JobLog, JobRow, json_text
 from hub.jobs.state import INSERTED_COLUMNS, MUTABLE_COLUMNS, ActiveJob
 
 _JSON_COLUMNS = frozenset({"config", "input", "result", "error", "fields"})
@@ -71,8 +70,7 @@ def _row_builder(columns: tuple[str, ...], getter: Callable[[Any], Row]) -> Call
     def values(item: Any) -> Row:
         row = list(getter(item))
         for index in json_at:
-            value = row[index]
-            row[index] = "null" if value is None else to_json(value, inf_nan_mode="null").decode()
+            row[index] = json_text(row[index])
         return tuple(row)
 
     return values

@@ -114,13 +114,13 @@ class JobService:
             )
             for job in made:
                 if not kind.is_run(job):
-                    self._check_size(job, prefix)
+                    self._check_payload(job, prefix)
             jobs += made
             shown.append(made[0])
         await self._dispatcher.submit(jobs)
         return shown
 
-    def _check_size(self, job: ActiveJob, prefix: str) -> None:
+    def _check_payload(self, job: ActiveJob, prefix: str) -> None:
         """The job's config and input are JSON a frame can carry (no NaN or Infinity, which
         a JSON body may hold and no plugin could read) and fit the frame together."""
         size = 0

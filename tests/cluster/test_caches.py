@@ -11,7 +11,7 @@ from starlette.testclient import WebSocketDenialResponse
 from hub.services import read_cache
 from hub.services.accounts import Principal
 from tests.cluster.conftest import Node, StartNode
-from tests.cluster.test_nodes import api, plugin_socket, two_nodes
+from tests.cluster.test_nodes import api, custom_plugin_on_two_nodes, plugin_socket, two_nodes
 from tests.hub.conftest import Owner, wait_until
 from tests.hub.test_gateway import say_hello
 
@@ -40,9 +40,7 @@ def test_a_key_revoked_on_one_node_stops_working_on_the_other(
 def test_a_plugin_changed_on_one_node_is_seen_by_the_other(
     start_node: StartNode, owner: Callable[[Node], Owner]
 ) -> None:
-    dispatcher, other = two_nodes(start_node)
-    acme = owner(other)
-    plugin = api(other, acme, "POST", "/plugins", json={"name": "p", "type": "custom"}).json()
+    dispatcher, other, acme, plugin = custom_plugin_on_two_nodes(start_node, owner)
     with plugin_socket(dispatcher, plugin) as ws:  # the dispatcher caches the secret
         say_hello(ws, job_type="custom")
     submit = f"/plugins/{plugin['id']}/jobs"

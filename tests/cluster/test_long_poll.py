@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.cluster.conftest import Node, StartNode
-from tests.cluster.test_nodes import api, plugin_socket, two_nodes
+from tests.cluster.test_nodes import api, custom_plugin_on_two_nodes, plugin_socket
 from tests.hub.conftest import Owner
 from tests.hub.test_gateway import say_hello
 from tests.timing import PATIENCE
@@ -21,9 +21,7 @@ pytestmark = pytest.mark.timeout(60)
 def test_a_long_poll_on_another_node_answers_when_the_job_ends(
     start_node: StartNode, owner: Callable[[Node], Owner]
 ) -> None:
-    dispatcher, other = two_nodes(start_node)
-    acme = owner(other)
-    plugin = api(other, acme, "POST", "/plugins", json={"name": "p", "type": "custom"}).json()
+    dispatcher, other, acme, plugin = custom_plugin_on_two_nodes(start_node, owner)
     job = api(other, acme, "POST", f"/plugins/{plugin['id']}/jobs", json={}).json()
     answers: list[dict[str, Any]] = []
     poll = threading.Thread(

@@ -38,6 +38,16 @@ def api(node: Node, owner: Owner, method: str, path: str, **kwargs: Any) -> Any:
     return node.client.request(method, f"/api/v1{path}", headers=owner.headers, **kwargs)
 
 
+def custom_plugin_on_two_nodes(
+    start_node: StartNode, owner: Callable[[Node], Owner]
+) -> tuple[Node, Node, Owner, dict[str, Any]]:
+    """(dispatcher, other node, an owner, a custom plugin registered through the other)."""
+    dispatcher, other = two_nodes(start_node)
+    acme = owner(other)
+    plugin = api(other, acme, "POST", "/plugins", json={"name": "p", "type": "custom"}).json()
+    return dispatcher, other, acme, plugin
+
+
 def plugin_socket(node: Node, plugin: dict[str, Any]) -> WebSocketTestSession:
     return node.client.websocket_connect(
         "/ws/plugin", headers=basic_auth(plugin["id"], plugin["secret"])
@@ -60,9 +70,7 @@ def job_status(node: Node, owner: Owner, job_id: str) -> Callable[[], str]:
 def test_one_node_dispatches_and_every_node_shows_its_processes(
     start_node: StartNode, owner: Callable[[Node], Owner]
 ) -> None:
-    dispatcher, other = two_nodes(start_node)
-    acme = owner(other)
-    plugin = api(other, acme, "POST", "/plugins", json={"name": "p", "type": "custom"}).json()
+    dispatcher, other, acme, plugin = custom_plugin_on_two_nodes(start_node, owner)
 
     with pytest.raises(WebSocketDenialResponse) as refused, plugin_socket(other, plugin):
         pytest.fail("a node that does not dispatch takes no plugin connection")
@@ -86,9 +94,7 @@ def test_one_node_dispatches_and_every_node_shows_its_processes(
 def test_jobs_changed_on_another_node_reach_the_plugin(
     start_node: StartNode, owner: Callable[[Node], Owner]
 ) -> None:
-    dispatcher, other = two_nodes(start_node)
-    acme = owner(other)
-    plugin = api(other, acme, "POST", "/plugins", json={"name": "p", "type": "custom"}).json()
+    dispatcher, other, acme, plugin = custom_plugin_on_two_nodes(start_node, owner)
     with plugin_socket(dispatcher, plugin) as ws:
         say_hello(ws, job_type="custom", capacity=2)
         submitted = api(other, acme, "POST", f"/plugins/{plugin['id']}/jobs", json={})
@@ -128,9 +134,7 @@ def test_a_cancel_that_overtakes_the_adoption_of_its_job_still_cancels_it(
 ) -> None:
     """A job stored by another node waits for its adopt command; a cancel sent to the
     dispatcher meanwhile must not find "no such active job" and let it run."""
-    dispatcher, other = two_nodes(start_node)
-    acme = owner(other)
-    plugin = api(other, acme, "POST", "/plugins", json={"name": "p", "type": "custom"}).json()
+    dispatcher, other, acme, plugin = custom_plugin_on_two_nodes(start_node, owner)
     cluster = dispatcher.hub.cluster
     assert cluster is not None
     dispatcher.call(cluster._consumer.stop)  # the adopt command stays unapplied
@@ -144,9 +148,7 @@ def test_a_cancel_that_overtakes_the_adoption_of_its_job_still_cancels_it(
 def test_a_secret_rotated_or_a_plugin_deleted_on_another_node_closes_its_sockets(
     start_node: StartNode, owner: Callable[[Node], Owner], action: str, close_code: int
 ) -> None:
-    dispatcher, other = two_nodes(start_node)
-    acme = owner(other)
-    plugin = api(other, acme, "POST", "/plugins", json={"name": "p", "type": "custom"}).json()
+    dispatcher, other, acme, plugin = custom_plugin_on_two_nodes(start_node, owner)
     with plugin_socket(dispatcher, plugin) as ws:
         say_hello(ws, job_type="custom")
         queued = api(other, acme, "POST", f"/plugins/{plugin['id']}/jobs", json={}).json()
@@ -163,9 +165,7 @@ def test_a_secret_rotated_or_a_plugin_deleted_on_another_node_closes_its_sockets
 def test_a_dispatcher_that_lost_its_lease_writes_nothing_and_steps_down(
     start_node: StartNode, owner: Callable[[Node], Owner]
 ) -> None:
-    dispatcher, other = two_nodes(start_node)
-    acme = owner(other)
-    plugin = api(other, acme, "POST", "/plugins", json={"name": "p", "type": "custom"}).json()
+    dispatcher, other, acme, plugin = custom_plugin_on_two_nodes(start_node, owner)
     with plugin_socket(dispatcher, plugin) as ws:
         say_hello(ws, job_type="custom")
 

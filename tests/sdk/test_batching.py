@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from ango_plugins_sdk import CustomJob
-from ango_plugins_sdk._outbox import _folded
 from ango_plugins_sdk.protocol import Accepted, Ack, Batch, Failed, JobError, Progress, Result
+from ango_plugins_sdk.protocol.session import _folded
 from tests.sdk.fakehub import FakeHub, custom_plugin, eventually, heartbeats, job, serving
 
 

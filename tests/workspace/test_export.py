@@ -252,6 +252,15 @@ def test_export_crosses_page_boundaries_in_order(
     assert count == 6
 
 
+async def annotate_every_task(hub: Hub, project_id: str, annotations: dict[str, Any]) -> None:
+    """Store `annotations` on every task of the project, as they are (not through the
+    models), in one statement."""
+    async with hub.store.write() as session:
+        await session.execute(
+            update(TaskRow).where(TaskRow.project_id == project_id).values(annotations=annotations)
+        )
+
+
 def test_export_memory_stays_flat(
     call: Call, hub: Hub, acme: Owner, make_project: MakeProject
 ) -> None:
@@ -281,15 +290,7 @@ def test_export_memory_stays_flat(
         "classifications": [],
     }
 
-    async def annotate() -> None:
-        async with hub.store.write() as session:
-            await session.execute(
-                update(TaskRow)
-                .where(TaskRow.project_id == project["id"])
-                .values(annotations=annotations)
-            )
-
-    call(annotate)
+    call(annotate_every_task, hub, project["id"], annotations)
 
     async def consume(*, limit: int | None = None, traced: bool = True) -> tuple[int, int]:
         seen = 0
@@ -361,15 +362,7 @@ def test_annotations_a_plugin_wrote_export_in_the_models_order_without_nulls(
         "classifications": [{"category_id": ids["weather"], "source": source, "value": "rain"}],
     }
 
-    async def store() -> None:
-        async with hub.store.write() as session:
-            await session.execute(
-                update(TaskRow)
-                .where(TaskRow.project_id == project["id"])
-                .values(annotations=annotations)
-            )
-
-    call(store)
+    call(annotate_every_task, hub, project["id"], annotations)
     models, lines = call(models_and_lines, hub, acme, project["id"])
     for line, model in zip(lines, models, strict=True):
         written = json.loads(line)["annotations"]
