@@ -13,7 +13,6 @@ One concept per module:
 | `export.py` | `ExportService`: the export, counted, paged and streamed |
 | `task_rows.py` | the one writer of task rows and their batch rows, in a caller's session |
 | `annotations.py` | annotation checks and how a plugin's pre-labels join a task's (pure) |
-| `image_sniffer.py` | an image's type and size from its header as it streams (pure) |
 | `queries.py` | the reads the services share, inside a caller's session |
 | `rows.py` | ORM rows to the values the services return |
 | `ids.py` | ids for rows created together, in order |

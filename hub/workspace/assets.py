@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ango_plugins_sdk.protocol.images import ImageSniffer
 from ango_plugins_sdk.protocol.workspace import AssetIn, AssetType
 from hub.blobs import Storage
 from hub.db import Store, utcnow
@@ -17,7 +18,6 @@ from hub.security import new_id
 from hub.services.errors import Invalid, NotFound
 from hub.workspace import queries, rows, task_rows
 from hub.workspace.ids import sequential_ids
-from hub.workspace.image_sniffer import ImageSniffer
 from hub.workspace.views import AssetFile, UploadedAsset
 
 MAX_IMAGE_BYTES = 200 * 1024 * 1024

@@ -1,10 +1,10 @@
-"""The image sniffer (hub/workspace/image_sniffer.py): pure, so fed bytes directly."""
+"""The image sniffer (ango_plugins_sdk/protocol/images.py): pure, so fed bytes directly."""
 
 from __future__ import annotations
 
 import pytest
 
-from hub.workspace.image_sniffer import ImageSniffer
+from ango_plugins_sdk.protocol.images import ImageSniffer
 from tests.workspace.helpers import jpeg_header, png_bytes
 
 
@@ -52,3 +52,24 @@ def test_sniffer_ignores_what_comes_after_the_header() -> None:
     sniffer = sniff(png_bytes(2, 3), 1 << 20)
     sniffer.feed(png_bytes(50, 60))
     assert (sniffer.width, sniffer.height) == (2, 3)
+
+
+def test_sniffer_edge_cases_of_the_headers() -> None:
+    # A PNG signature without its IHDR chunk first: a PNG of unknown size.
+    odd_png = sniff(b"\x89PNG\r\n\x1a\n" + b"\x00" * 4 + b"XXXX" + b"\x00" * 16, 5)
+    assert (odd_png.content_type, odd_png.width) == ("image/png", None)
+    # Fill bytes (0xFF 0xFF ...) before a marker are allowed; the size is still read.
+    header = jpeg_header(40, 30, app_payload=0)
+    filled = sniff(header[:2] + b"\xff\xff\xff" + header[2:], 2)
+    assert (filled.width, filled.height) == (40, 30)
+    # Not a marker where one must be, and a frame header of zero size: no dimensions.
+    assert sniff(b"\xff\xd8\xff\xe0\x00\x02\x00\x00", 1).width is None
+    zero = sniff(jpeg_header(0, 0, app_payload=0), 4)
+    assert (zero.content_type, zero.width, zero.height) == ("image/jpeg", None, None)
+
+
+def test_sniffer_skips_standalone_markers() -> None:
+    """RSTn and TEM markers carry no length: skipped as two bytes."""
+    header = jpeg_header(64, 48, app_payload=0)
+    sniffer = sniff(header[:2] + b"\xff\x01\xff\xd3" + header[2:], 3)
+    assert (sniffer.width, sniffer.height) == (64, 48)

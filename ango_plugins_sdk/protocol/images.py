@@ -1,6 +1,6 @@
 """Reads an image's type and size from its first bytes as an upload streams by.
 
-Pure: no I/O, no hub imports. The upload feeds it each chunk on its way to storage, so the
+Pure: no I/O. The hub's upload feeds it each chunk on its way to storage, so the
 size is known without holding the file or reading it twice.
 """
 
