@@ -28,6 +28,7 @@ from ango_plugins_sdk.protocol.workspace import (
     ExportedTask,
     ProjectInfo,
 )
+from ango_plugins_sdk.testing import run_export
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "export"
 
@@ -730,4 +731,58 @@ def test_example_files(plugin: ModuleType) -> None:
     lines = (EXAMPLE / "requirements.txt").read_text().splitlines()
     requirements = [line for line in lines if line.strip() and not line.startswith("#")]
     assert len(requirements) == 1
-    assert requirements[0].startswith("plugin-hub")  # the distribution that ships the SDK
+    # The distribution that ships the SDK: from PyPI, or this checkout (`-e .`).
+    assert requirements[0].startswith("plugin-hub") or requirements[0] == "-e ."
+
+
+# ---------------------------------------------------------------------------------------------
+# The plugin end to end, through the SDK's runner and upload (ango_plugins_sdk.testing)
+
+PROJECT = ProjectInfo(id="p1", name="Street/scenes: v2", categories=CATEGORIES)
+
+
+def test_coco_end_to_end(plugin: ModuleType) -> None:
+    run = run_export(
+        plugin.export_plugin,
+        tasks=random_project(n=250),
+        project=PROJECT,
+        config={"format": "coco"},
+    )
+    run.raise_for_failure()
+    assert run.filename == "Street_scenes_ v2-coco.json"
+    assert run.content_type == "application/json"
+    assert run.artifact is not None
+    coco = json.loads(run.artifact)
+    assert len(coco["images"]) == 250
+    assert coco["info"] == {"description": "Street/scenes: v2", "hub_project_id": "p1"}
+    assert run.output["artifact"]["size"] == len(run.artifact)
+    assert len(run.progress) == 126  # every 2 tasks (1% of 250), and once at the end
+    assert run.progress[-1] == (250, 250, None)
+    assert run.logs[0].message == "exporting 250 tasks of project 'Street/scenes: v2' as coco"
+
+
+def test_yolo_end_to_end_from_an_ndjson_file(plugin: ModuleType, tmp_path: Path) -> None:
+    path = tmp_path / "export.ndjson"
+    path.write_text("".join(t.model_dump_json() + "\n" for t in random_project(n=10)))
+    run = run_export(
+        plugin.export_plugin,
+        tasks=path,
+        project=PROJECT,
+        config={"format": "YOLO", "polygons_as_boxes": True},
+    )
+    run.raise_for_failure()
+    assert run.filename == "Street_scenes_ v2-yolo.zip"
+    assert run.content_type == "application/zip"
+    assert run.artifact is not None
+    with zipfile.ZipFile(io.BytesIO(run.artifact)) as archive:
+        assert parse_names(archive.read("data.yaml").decode()) == ["car", "person", "road"]
+        assert len(labels(archive)) == 10
+
+
+def test_a_bad_config_fails_end_to_end_before_any_task_is_read(plugin: ModuleType) -> None:
+    run = run_export(plugin.export_plugin, tasks=random_project(n=3), config={"format": "voc"})
+    assert run.status == "failed"
+    assert run.error is not None
+    assert run.error.kind == "ConfigError"
+    assert run.error.message == "invalid config: format should be 'coco' or 'yolo', got \"voc\""
+    assert run.artifact is None

@@ -35,6 +35,7 @@ from typing import Any
 import pytest
 
 from ango_plugins_sdk import InvalidConfig
+from ango_plugins_sdk.testing import run_file_explorer_import, run_file_explorer_list
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "file_explorer"
 BUCKET = "plugin-hub-files"
@@ -857,3 +858,64 @@ def test_the_callback_refuses_bad_jobs_up_front(s3: Any, job: FakeJob, message: 
     with pytest.raises(ExplorerError) as caught:
         plugin.explore(job)  # the call itself raises: nothing is iterated
     assert message in str(caught.value)
+
+
+# --- the plugin end to end, through the SDK's runner (ango_plugins_sdk.testing) -------------
+
+
+def test_a_list_job_end_to_end(s3: Any) -> None:
+    run = run_file_explorer_list(plugin.explorer_plugin, config=CONFIG, folder="big", page_size=250)
+    page = run.raise_for_failure().listing
+    assert page is not None
+    assert len(page.files) == 249  # and its "big/" marker is not a file
+    following = run_file_explorer_list(
+        plugin.explorer_plugin,
+        config=CONFIG,
+        folder="big",
+        page_size=250,
+        page_token=page.next_page_token,
+    ).listing
+    assert following is not None
+    assert following.files[0].name.startswith("img_0249.")
+
+
+def test_an_import_by_presigned_url_end_to_end(s3: Any) -> None:
+    run = run_file_explorer_import(
+        plugin.explorer_plugin,
+        config={**CONFIG, "probe_dimensions": False},
+        folder="nested",
+        recursive=True,
+        dedupe=True,
+    )
+    run.raise_for_failure()
+    assert run.output == {"created": 70, "skipped": 0, "items": 70}
+    assert {item.external_id for item in run.imported} == _images_under("nested/", recursive=True)
+    assert all(item.url is not None and "X-Amz-Signature=" in item.url for item in run.imported)
+    assert run.progress[-1] == (70, 70, "70 items")
+    assert any("import done: seen=71, imported=70" in r.message for r in run.logs)
+
+
+def test_an_import_in_copy_mode_uploads_the_bytes_end_to_end(s3: Any) -> None:
+    files = ["special/wide.png", "special/upright.jpg", "root_003.txt"]
+    run = run_file_explorer_import(
+        plugin.explorer_plugin, config={**CONFIG, "import_mode": "copy"}, files=files
+    )
+    run.raise_for_failure()
+    assert run.output == {"created": 2, "skipped": 0, "items": 2}
+    uploaded = {item.external_id: item for item in run.imported}
+    assert set(uploaded) == {"data/special/wide.png", "data/special/upright.jpg"}
+    for key, item in uploaded.items():
+        assert item.data == OBJECTS[key]
+        assert item.filename == key.rsplit("/", 1)[1]
+
+
+def test_a_bad_job_or_config_fails_end_to_end(s3: Any) -> None:
+    escaping = run_file_explorer_list(plugin.explorer_plugin, config=CONFIG, folder="../x")
+    assert escaping.status == "failed"
+    assert escaping.error is not None
+    assert escaping.error.kind == "ExplorerError"
+    assert "contains '..'" in escaping.error.message
+    no_bucket = run_file_explorer_list(plugin.explorer_plugin, config={"prefix": "data/"})
+    assert no_bucket.error is not None
+    assert no_bucket.error.kind == "ConfigError"
+    assert "bucket" in no_bucket.error.message

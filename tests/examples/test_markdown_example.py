@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from ango_plugins_sdk import InvalidConfig
+from ango_plugins_sdk.testing import run_markdown
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "markdown"
 
@@ -489,3 +490,64 @@ def test_repeated_external_ids_are_logged(caplog: pytest.LogCaptureFixture) -> N
         assert len(list(plugin.make_documents(job))) == 3
     assert "CSV row 3 repeats the external id 'A' (dedupe will skip it)" in caplog.text
     assert "3 documents from 3 rows" in caplog.text
+
+
+# --- the plugin end to end, through the SDK's runner (ango_plugins_sdk.testing) ----------------
+
+
+def test_the_sample_end_to_end() -> None:
+    run = run_markdown(
+        plugin.markdown_plugin,
+        csv=(EXAMPLE / "sample.csv").read_text(encoding="utf-8"),
+        template=(EXAMPLE / "sample_template.md").read_text(encoding="utf-8"),
+        config={"batch_column": "category", "id_columns": ["sku"], "dedupe": True},
+    )
+    run.raise_for_failure()
+    assert run.job.input["num_rows"] == 8
+    assert [doc.external_id for doc in run.documents][:3] == ["KB-101", "KB-102", "MS-201"]
+    assert {doc.batch for doc in run.documents} == {
+        "Peripherals",
+        "Displays",
+        "Audio",
+        "Accessories",
+    }
+    assert run.output == {"documents": 8, "created": 8, "skipped": 0}
+    assert run.progress[-1] == (8, 8, "read 8 CSV rows")
+    assert any(r.message == "8 documents from 8 rows" for r in run.logs)
+
+
+def test_an_uploaded_csv_end_to_end_dedupes_and_logs_repeats(tmp_path: Path) -> None:
+    path = tmp_path / "skus.csv"
+    path.write_text("sku,name\nA,1\nB,2\nA,3\n", encoding="utf-8")
+    run = run_markdown(
+        plugin.markdown_plugin,
+        csv=path,
+        template="{{name}}",
+        config={"id_columns": ["sku"], "dedupe": True},
+    )
+    run.raise_for_failure()
+    assert [doc.markdown for doc in run.documents] == ["1", "2", "3"]
+    assert run.output == {"documents": 3, "created": 2, "skipped": 1}
+    warnings = [r.message for r in run.logs if r.level == "WARNING"]
+    assert "CSV row 3 repeats the external id 'A' (dedupe will skip it)" in warnings
+    assert run.progress[-1] == (3, None, "read 3 CSV rows")  # an upload is not counted
+
+
+def test_a_missing_column_fails_end_to_end_before_any_document() -> None:
+    run = run_markdown(
+        plugin.markdown_plugin, csv=_tickets(10), template="{{ subject }} {{ priority }}"
+    )
+    assert run.status == "failed"
+    assert run.error is not None
+    assert run.error.kind == "TemplateError"
+    assert "'priority' (in template)" in run.error.message
+    assert run.documents == []
+
+
+def test_a_bad_config_fails_end_to_end() -> None:
+    run = run_markdown(
+        plugin.markdown_plugin, csv=_tickets(1), template="x", config={"dedupe": True}
+    )
+    assert run.error is not None
+    assert run.error.kind == "ConfigError"
+    assert "dedupe is true but id_columns is empty" in run.error.message
