@@ -8,14 +8,20 @@ there is no table of types to edit.
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, ClassVar, Generic, TypedDict, overload
 
 from typing_extensions import TypeVar, Unpack
 
 from ango_plugins_sdk._config import validated
+from ango_plugins_sdk._errors import ConfigurationError
 from ango_plugins_sdk._job import BaseJob, PlainConfig
+from ango_plugins_sdk.manifest import ManifestError, manifest_version
 from ango_plugins_sdk.protocol import JobType
+
+DEFAULT_VERSION = "0.0.0"
 
 # Defaults of Any, so that a bare `Plugin` annotation accepts every plugin. (The plugin classes'
 # own config parameter, `_job.ConfigT`, defaults to a plain dict instead.)
@@ -36,7 +42,7 @@ class PluginOptions(TypedDict, total=False):
     id: str | None
     secret: str | None
     concurrency: int
-    version: str
+    version: str | None
     class_names: Sequence[str] | None
 
 
@@ -79,23 +85,36 @@ class Plugin(Generic[JobT, ConfigT, ResultT, PlainJobT]):
         id: str | None = None,
         secret: str | None = None,
         concurrency: int = 1,
-        version: str = "0.0.0",
+        version: str | None = None,
         class_names: Sequence[str] | None = None,
     ) -> None:
         if not callable(callback):
             raise TypeError(f"callback must be callable, got {type(callback).__name__}")
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {concurrency}")
-        if not version:
+        if version is not None and not version:
             raise ValueError("version must not be empty")
         self.id = id
         self.secret = secret
         self.callback = callback
         self.concurrency = concurrency
-        self.version = version
+        self._version = version
+        self._defined_in = _caller_file()
+        """The file that made this plugin (its plugin.py): its manifest is beside it."""
         self.config_model = config_model
         self.class_names = list(class_names or [])
         """The classes a model predicts; register the same ones on the hub for mapping."""
+
+    @property
+    def version(self) -> str:
+        """The version the process reports: the one given, else the `version` of the
+        manifest beside the plugin's script (plugin.toml; docs/manifest.md), else 0.0.0."""
+        if self._version is None:
+            try:
+                self._version = manifest_version(self._defined_in) or DEFAULT_VERSION
+            except ManifestError as exc:
+                raise ConfigurationError(f"cannot read the plugin's manifest: {exc}") from None
+        return self._version
 
     @property
     def job_type(self) -> JobType:
@@ -109,4 +128,13 @@ class Plugin(Generic[JobT, ConfigT, ResultT, PlainJobT]):
 
     def __repr__(self) -> str:
         # Never the secret.
-        return f"{type(self).__name__}(id={self.id!r}, version={self.version!r})"
+        return f"{type(self).__name__}(id={self.id!r}, version={self._version!r})"
+
+
+def _caller_file() -> str | None:
+    """The file of the first frame outside the SDK: the module constructing a plugin."""
+    sdk = os.path.dirname(os.path.abspath(__file__))
+    frame = sys._getframe(1)
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(sdk):
+        frame = frame.f_back  # type: ignore[assignment]
+    return None if frame is None else frame.f_code.co_filename

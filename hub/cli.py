@@ -1,44 +1,37 @@
-"""plugin-hub: run the hub and administer it from the shell."""
+"""plugin-hub: run the hub, administer it, and start and register plugins from the shell.
+
+This module imports only what the SDK installs: `plugin-hub init` works in an SDK-only
+install, and the commands that need the hub say which extra to install instead of failing
+with an import error. Their work is in hub/commands.py.
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import gc
-import json
-import logging
+import importlib
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
-from pydantic import ValidationError
-
 from ango_plugins_sdk.protocol import JobType
-from hub.runtime import Hub
-from hub.services.errors import ServiceError
-from hub.services.plugins import PluginCreate
-from hub.settings import Settings, SettingsError
+
+HUB_EXTRA_HINT = "pip install 'plugin-hub[hub]'"
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    try:
-        settings = Settings.from_env()
-    except SettingsError as exc:
-        print(f"plugin-hub: {exc}", file=sys.stderr)
-        return 2
-    command: Callable[[argparse.Namespace, Settings], int] = args.run
-    return command(args, settings)
+    command: Callable[[argparse.Namespace], int] = args.run
+    return command(args)
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="plugin-hub", description=__doc__)
+    parser = argparse.ArgumentParser(prog="plugin-hub", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="run the hub")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
-    serve.set_defaults(run=_serve)
+    serve.set_defaults(run=_hub_command("serve"))
 
     migrate = commands.add_parser(
         "migrate",
@@ -47,7 +40,19 @@ def _parser() -> argparse.ArgumentParser:
         "dir's SQLite file) and exit; safe to run again, and beside other hubs starting at "
         "once (on PostgreSQL they take turns on an advisory lock).",
     )
-    migrate.set_defaults(run=_migrate)
+    migrate.set_defaults(run=_hub_command("migrate"))
+
+    init = commands.add_parser(
+        "init",
+        help="write a working plugin of a type into a new folder",
+        description="Write a plugin of TYPE into DIR: its manifest (plugin.toml), plugin.py, "
+        "a test that runs the callback locally, requirements.txt, README.md, .env.example "
+        "and a Dockerfile. Needs only the SDK.",
+    )
+    init.add_argument("type", metavar="TYPE", choices=[t.value for t in JobType])
+    init.add_argument("dir", metavar="DIR")
+    init.add_argument("--name", help="the plugin's name (default: from DIR)")
+    init.set_defaults(run=_init)
 
     admin = commands.add_parser("admin", help="users").add_subparsers(
         required=True, metavar="ACTION"
@@ -56,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     create_admin.add_argument("--email", required=True)
     create_admin.add_argument("--password", required=True)
     create_admin.add_argument("--org", required=True, help="organization name (created if new)")
-    create_admin.set_defaults(run=_with_hub(_create_admin))
+    create_admin.set_defaults(run=_hub_command("create_admin", with_hub=True))
 
     plugin = commands.add_parser("plugin", help="plugins").add_subparsers(
         required=True, metavar="ACTION"
@@ -68,196 +73,143 @@ def _parser() -> argparse.ArgumentParser:
     create_plugin.add_argument("--class-names", default="", help="comma-separated")
     create_plugin.add_argument("--default-config", default="{}", help="a JSON object")
     create_plugin.add_argument("--description", default="")
-    create_plugin.set_defaults(run=_with_hub(_create_plugin))
+    create_plugin.set_defaults(run=_hub_command("create_plugin", with_hub=True))
+
+    push = plugin.add_parser(
+        "push",
+        help="create or update a plugin from its manifest; prints its id (and new secret)",
+        description="Register the plugin described by PATH's manifest (a folder with "
+        "plugin.toml or a [tool.plugin-hub] table in pyproject.toml, or the file itself) in "
+        "ORG, or update the plugin pushed before with the same key. Prints JSON with the id; "
+        "the secret only when the plugin is created, or with --rotate. Safe to run again.",
+    )
+    push.add_argument("path", metavar="PATH")
+    where = push.add_mutually_exclusive_group(required=True)
+    where.add_argument("--org", help="organization name, on this machine's hub database")
+    where.add_argument(
+        "--hub",
+        metavar="URL",
+        help="or push over the REST API of the hub at URL, as the owner of HUB_API_KEY "
+        "(needs only the SDK)",
+    )
+    push.add_argument(
+        "--rotate", action="store_true", help="also issue a new secret (the old one stops working)"
+    )
+    push.set_defaults(run=_push)
     return parser
 
 
-def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    import uvicorn
+def _hub_command(name: str, *, with_hub: bool = False) -> Callable[[argparse.Namespace], int]:
+    """A command that needs the hub's dependencies, loaded only when it runs."""
 
-    from hub.app import create_app
-    from hub.server_guard import (
-        ConnectionLimits,
-        connection_budget,
-        guarded_protocol,
-        raise_fd_limit,
-    )
-
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("uvicorn.error").addFilter(_DropDenialNoise())
-    # Alembic narrates every step at INFO; the hub logs one line about the schema instead.
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    fd_limit = raise_fd_limit()
-    limits = ConnectionLimits(
-        header_timeout=settings.header_timeout,
-        max_connections=settings.max_connections or connection_budget(fd_limit),
-    )
-    logging.getLogger("hub").info(
-        "accepting at most %d connections (open-file limit %d)", limits.max_connections, fd_limit
-    )
-    app = create_app(settings)
-    config = uvicorn.Config(
-        app,
-        host=args.host,
-        port=args.port,
-        # httptools, with a request-head timeout and a connection bound (hub.server_guard).
-        http=guarded_protocol(limits),
-        # Frames between max_message_size and this get a clear `error` before the 1009 close.
-        ws_max_size=settings.max_message_size * 4,
-        # Frames are small JSON; compressing them costs more CPU than it saves bytes.
-        ws_per_message_deflate=False,
-        log_level=settings.log_level.lower(),
-        lifespan="on",
-        # Dashboard event streams end on `hub.closing`; this bounds anything else.
-        timeout_graceful_shutdown=10,
-    )
-    hub = app.state.hub
-
-    class _Server(uvicorn.Server):
-        async def startup(self, sockets: Any = None) -> None:
-            await super().startup(sockets)
-            settle_garbage_collector()
-
-        async def shutdown(self, sockets: Any = None) -> None:
-            # uvicorn waits for open responses before the lifespan's shutdown runs, so
-            # the dashboard's event streams must hear about it first.
-            hub.closing.set()
-            await super().shutdown(sockets)
-
-    _Server(config).run()
-    return 0
-
-
-GC_THRESHOLDS = (20_000, 20, 50)
-"""Python's defaults are (700, 10, 10)."""
-
-
-def settle_garbage_collector() -> None:
-    """Once the hub is up: what exists now (modules, the ORM's metadata, compiled
-    statements, settings) lives as long as the process, so it moves out of the collector's
-    sight (gc.freeze) and no full collection walks it again; and young collections run less
-    often, as a job's dicts and frames are short-lived and mostly freed by reference
-    counting. Measured in docs/performance.md."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
-
-
-def _migrate(args: argparse.Namespace, settings: Settings) -> int:
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from hub.db import Store
-    from hub.db.migrations import current_revision
-    from hub.private_files import private_dir
-
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-
-    async def go() -> dict[str, Any]:
-        if not settings.database_url:
-            private_dir(settings.data_dir)  # SQLite's file lives there, private as serve keeps it
-        store = Store(
-            settings.resolved_database_url, sqlite_synchronous=settings.sqlite_synchronous
-        )
+    def run(args: argparse.Namespace) -> int:
         try:
-            await store.create_schema()
-            async with store.engine.connect() as connection:
-                revision = await connection.run_sync(current_revision)
-        finally:
-            await store.close()
-        return {"revision": revision, "database": store.engine.dialect.name}
-
-    try:
-        result = asyncio.run(go())
-    except (OSError, SQLAlchemyError) as exc:
-        # Not the URL: it may hold credentials.
-        print(f"plugin-hub: cannot migrate the database: {_first_line(exc)}", file=sys.stderr)
-        return 1
-    print(json.dumps(result, indent=2))
-    return 0
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0] if lines else ''}"
-
-
-class _DropDenialNoise(logging.Filter):
-    """uvicorn's sans-IO WebSocket protocol logs this error after every denial response
-    (our 401 before the upgrade), although the handshake was refused on purpose."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.getMessage() != "ASGI callable returned without completing handshake."
-
-
-Action = Callable[[argparse.Namespace, Hub], Awaitable[dict[str, Any]]]
-
-
-def _with_hub(action: Action) -> Callable[[argparse.Namespace, Settings], int]:
-    """Run `action` against the hub's database and print its result as JSON."""
-
-    def run(args: argparse.Namespace, settings: Settings) -> int:
-        async def go() -> dict[str, Any]:
-            hub = Hub(settings)  # creates the data dir, private
-            await hub.store.create_schema()
-            try:
-                return await action(args, hub)
-            finally:
-                await hub.store.close()
-
+            commands: Any = importlib.import_module("hub.commands")
+            from hub.settings import Settings, SettingsError
+        except ModuleNotFoundError as exc:
+            print(
+                f"plugin-hub: this command needs the hub, whose dependencies are not installed "
+                f"(no module named {exc.name!r}); install them with: {HUB_EXTRA_HINT}",
+                file=sys.stderr,
+            )
+            return 2
         try:
-            result = asyncio.run(go())
-        except (ServiceError, ValueError) as exc:
-            print(f"plugin-hub: {_message(exc)}", file=sys.stderr)
-            return 1
-        print(json.dumps(result, indent=2))
-        return 0
+            settings = Settings.from_env()
+        except SettingsError as exc:
+            print(f"plugin-hub: {exc}", file=sys.stderr)
+            return 2
+        action = getattr(commands, name)
+        command = commands.with_hub(action) if with_hub else action
+        result: int = command(args, settings)
+        return result
 
     return run
 
 
-def _message(exc: Exception) -> str:
-    if isinstance(exc, ServiceError):
-        return exc.message
-    if isinstance(exc, ValidationError):
-        return "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-            for e in exc.errors(include_url=False)
+def _push(args: argparse.Namespace) -> int:
+    from ango_plugins_sdk.manifest import ManifestError, load_manifest
+
+    try:  # before anything else: a bad manifest changes nothing anywhere
+        args.manifest = load_manifest(args.path)
+    except ManifestError as exc:
+        print(f"plugin-hub: {exc}", file=sys.stderr)
+        return 1
+    if args.org is not None:
+        return _hub_command("push_plugin", with_hub=True)(args)
+    return _push_over_http(args)
+
+
+def _push_over_http(args: argparse.Namespace) -> int:
+    """`plugin push --hub URL`: the manifest read here, its files included, sent as JSON to
+    `PUT /api/v1/plugins/by-key/{key}`; the answer printed as the local push prints it."""
+    import json
+    import os
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    parts = urllib.parse.urlsplit(args.hub)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        print(f"plugin-hub: --hub must be an http(s) URL, not {args.hub!r}", file=sys.stderr)
+        return 2
+    api_key = os.environ.get("HUB_API_KEY", "")
+    if not api_key:
+        print("plugin-hub: --hub needs an API key in HUB_API_KEY", file=sys.stderr)
+        return 2
+    if parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+        print(
+            f"plugin-hub: warning: sending the API key to {parts.hostname} unencrypted (http)",
+            file=sys.stderr,
         )
-    return str(exc)
-
-
-async def _create_admin(args: argparse.Namespace, hub: Hub) -> dict[str, Any]:
-    created = await hub.accounts.create_user(
-        email=args.email, password=args.password, organization=args.org, role="owner"
+    manifest = args.manifest
+    # Only what the manifest sets: a key it leaves out keeps the plugin's current value.
+    body = manifest.model_dump(mode="json", exclude_unset=True)
+    body["source"] = str(manifest.source)  # so that the hub's errors name this file
+    url = f"{args.hub.rstrip('/')}/api/v1/plugins/by-key/{urllib.parse.quote(manifest.key)}"
+    request = urllib.request.Request(  # noqa: S310 (an http(s) URL, checked above)
+        url + ("?rotate=true" if args.rotate else ""),
+        data=json.dumps(body).encode("utf-8"),
+        method="PUT",
+        headers={"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"},
     )
-    return {
-        "user_id": created.principal.user_id,
-        "organization_id": created.principal.organization_id,
-        "api_key": created.api_key,
-    }
-
-
-async def _create_plugin(args: argparse.Namespace, hub: Hub) -> dict[str, Any]:
     try:
-        default_config = json.loads(args.default_config)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"--default-config is not valid JSON: {exc}") from None
-    spec = PluginCreate(
-        name=args.name,
-        type=args.type,
-        description=args.description,
-        class_names=[n.strip() for n in args.class_names.split(",") if n.strip()],
-        default_config=default_config,
-    )
-    org_id = await hub.accounts.organization_id(args.org)
-    plugin, secret = await hub.plugins.create(org_id, spec)
-    return {"id": plugin.id, "secret": secret, "name": plugin.name, "type": plugin.type}
+        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
+            answer = json.load(response)
+    except ValueError:  # a 2xx that is not JSON: a proxy, or not a hub at that URL
+        print(f"plugin-hub: {args.hub} did not answer as a hub does", file=sys.stderr)
+        return 1
+    except urllib.error.HTTPError as exc:
+        print(f"plugin-hub: the hub answered {exc.code}: {_error_message(exc)}", file=sys.stderr)
+        return 1
+    except (urllib.error.URLError, OSError) as exc:
+        print(f"plugin-hub: cannot reach {args.hub}: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(answer, indent=2))
+    return 0
+
+
+def _error_message(error: Any) -> str:
+    import json
+
+    try:
+        return str(json.load(error)["error"]["message"])
+    except (ValueError, KeyError, TypeError):
+        return str(error.reason)
+
+
+def _init(args: argparse.Namespace) -> int:
+    from ango_plugins_sdk.scaffold import ScaffoldError, write_plugin
+
+    try:
+        written = write_plugin(JobType(args.type), args.dir, name=args.name)
+    except ScaffoldError as exc:
+        print(f"plugin-hub: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote a {args.type} plugin in {args.dir}:")
+    for path in written:
+        print(f"  {path}")
+    print(f"next: see {args.dir}/README.md (test it, push it, run it)")
+    return 0
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ from hub.services.accounts import AccountService
 from hub.services.directory import DirectoryService
 from hub.services.files import FileService
 from hub.services.jobs import JobService
+from hub.services.manifests import ManifestService
 from hub.services.plugins import PluginService
 from hub.services.presets import PresetService
 from hub.services.read_cache import Caches
@@ -92,6 +93,7 @@ class Hub:
         self.plugins = PluginService(self.store, self.dispatcher, self.caches)
         self.directory = DirectoryService(self.store, self.plugins, self.caches)
         self.presets = PresetService(self.store, self.plugins)
+        self.manifests = ManifestService(self.store, self.plugins, self.caches)
         self.job_service = JobService(
             self.store,
             self.jobs,

@@ -84,3 +84,12 @@ def pytest_report_header() -> str:
     if ON_POSTGRES:
         return f"databases: PostgreSQL, a fresh one per test ({SWITCH})"
     return f"databases: SQLite, one file per test (set {SWITCH} for PostgreSQL)"
+
+
+@pytest.fixture(autouse=True)
+def _no_plugin_settings_from_the_shell(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A developer's shell may set the SDK's variables; a test (and the plugin processes it
+    starts, which copy os.environ) must not open a health port or read a manifest because
+    of them."""
+    for name in ("PLUGIN_HEALTH_PORT", "PLUGIN_HEALTH_HOST", "PLUGIN_MANIFEST"):
+        monkeypatch.delenv(name, raising=False)

@@ -8,12 +8,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ango_plugins_sdk.manifest import Manifest, ManifestError
 from hub.api.common import caller, page_args
 from hub.db import Plugin
 from hub.http.bodies import json_body
 from hub.http.context import hub_of
 from hub.http.responses import JSONResponse
 from hub.http.views import connection_view
+from hub.services.errors import Invalid
+from hub.services.manifests import pushed_view
 from hub.services.plugins import PluginCreate, PluginUpdate
 
 
@@ -33,6 +36,8 @@ def plugin_view(request: Request, plugin: Plugin) -> dict[str, Any]:
         "default_config": plugin.default_config,
         "config_schema": plugin.config_schema,
         "job_timeout_s": plugin.job_timeout_s,
+        "version": plugin.version,
+        "manifest_key": plugin.manifest_key,
         "created_at": plugin.created_at.isoformat(),
         "updated_at": plugin.updated_at.isoformat(),
         "secret_rotated_at": plugin.secret_rotated_at.isoformat(),
@@ -90,6 +95,22 @@ async def rotate_secret(request: Request) -> Response:
     return JSONResponse({"id": plugin.id, "secret": secret})
 
 
+async def push_plugin(request: Request) -> Response:
+    """Create or update the organization's plugin with this manifest key (idempotent)."""
+    principal = await caller(request)
+    manifest = await json_body(request, Manifest)
+    if manifest.key != request.path_params["key"]:
+        raise Invalid(f"the manifest's key is {manifest.key!r}, the URL's is not")
+    rotate = request.query_params.get("rotate", "").lower() in ("1", "true", "yes")
+    try:
+        pushed = await hub_of(request).manifests.push(
+            principal.organization_id, manifest, rotate=rotate
+        )
+    except ManifestError as exc:
+        raise Invalid(str(exc)) from None
+    return JSONResponse(pushed_view(pushed), status_code=201 if pushed.created else 200)
+
+
 routes = [
     Route("/plugins", create_plugin, methods=["POST"]),
     Route("/plugins", list_plugins, methods=["GET"]),
@@ -97,4 +118,5 @@ routes = [
     Route("/plugins/{plugin_id}", update_plugin, methods=["PATCH"]),
     Route("/plugins/{plugin_id}", delete_plugin, methods=["DELETE"]),
     Route("/plugins/{plugin_id}/secret", rotate_secret, methods=["POST"]),
+    Route("/plugins/by-key/{key}", push_plugin, methods=["PUT"]),
 ]

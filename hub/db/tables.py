@@ -95,7 +95,10 @@ class WebSession(Base):
 
 class Plugin(Base):
     __tablename__ = "plugins"
-    __table_args__ = (Index("ix_plugins_org_created", "organization_id", "id"),)
+    __table_args__ = (
+        Index("ix_plugins_org_created", "organization_id", "id"),
+        UniqueConstraint("organization_id", "manifest_key", name="uq_plugins_org_manifest_key"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"))
@@ -113,6 +116,11 @@ class Plugin(Base):
     """Default per-job deadline, in seconds of running time; a job request may override it."""
     pinned_version: Mapped[str | None] = mapped_column(String(100), default=None)
     """Only live processes reporting this plugin version get the owner's jobs."""
+    manifest_key: Mapped[str | None] = mapped_column(String(100), default=None)
+    """The stable key of the manifest it was pushed from (`plugin-hub plugin push`): a push
+    with the same key updates it. None for a plugin registered by hand."""
+    version: Mapped[str | None] = mapped_column(String(100), default=None)
+    """The version its manifest declared at the last push (what its processes should report)."""
     secret_hash: Mapped[str] = mapped_column(String(64))
     secret_rotated_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

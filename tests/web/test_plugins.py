@@ -138,3 +138,24 @@ def test_plugin_forms_need_the_csrf_token(
     ):
         assert user.post(path, FIELDS, csrf="").status_code == 403, path
     assert user.get(f"/plugins/{plugin['id']}").status_code == 200
+
+
+def test_a_pushed_plugin_shows_its_readme_sanitised_and_its_version(
+    web_user: Callable[[Owner], WebUser],
+    acme: Owner,
+    call: Callable[..., Any],
+    hub: Any,
+    tmp_path: Any,
+) -> None:
+    from ango_plugins_sdk.manifest import load_manifest
+
+    (tmp_path / "plugin.toml").write_text(
+        '[plugin]\nkey = "greeter"\nname = "Greeter"\ntype = "custom"\nversion = "2.3.4"\n'
+    )
+    (tmp_path / "README.md").write_text("# Greeter\n\n<script>alert(1)</script>**bold**")
+    pushed = call(hub.manifests.push, acme.organization_id, load_manifest(tmp_path))
+    page = web_user(acme).get(f"/plugins/{pushed.plugin.id}").text
+    assert "<strong>bold</strong>" in page
+    assert "<script>alert(1)" not in page
+    assert "<dd>2.3.4</dd>" in page
+    assert "<code>greeter</code>" in page
