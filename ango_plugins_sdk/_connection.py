@@ -20,7 +20,7 @@ import socket
 import ssl
 import time
 from collections.abc import Awaitable
-from typing import Protocol, TypeVar
+from typing import Literal, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from ango_plugins_sdk._errors import ConfigurationError
@@ -65,6 +65,11 @@ connection with 1012 (service restart): it said it is coming back, so the growin
 meant for a hub that is down would only keep the process away from a hub that is up
 (with the default schedule, a fleet took 6-8 s to come back from a 3 s restart)."""
 RESTART_WINDOW = 60.0
+
+
+ConnectionState = Literal["connecting", "ready", "reconnecting", "stopping", "stopped"]
+"""Where a `HubConnection` is: dialling for its first session, in a session, between
+sessions, asked to stop (handing back or finishing its jobs), or done."""
 
 
 class PluginStopped(Exception):
@@ -155,14 +160,41 @@ class HubConnection:
         self._backoff = backoff
         self.connected = asyncio.Event()
         """Set while a session is up (after hello); tests and callers may wait on it."""
+        self._state: ConnectionState = "connecting"
+        self._state_since = time.monotonic()
+        self._stop: asyncio.Event | None = None
+
+    @property
+    def state(self) -> ConnectionState:
+        """Where the connection is now. "stopping" from the moment `stop` is set, even before
+        the loop has woken up to it: the process's health endpoint reads this."""
+        if self._state not in ("stopping", "stopped") and self._stop and self._stop.is_set():
+            return "stopping"
+        return self._state
+
+    @property
+    def state_since(self) -> float:
+        """`time.monotonic()` when `state` last changed (as the loop noticed it)."""
+        return self._state_since
+
+    def _set_state(self, state: ConnectionState) -> None:
+        if state == self._state or self._state == "stopped":
+            return
+        if self._state == "stopping" and state != "stopped":
+            return  # a session ending while the process stops is part of stopping
+        self._state = state
+        self._state_since = time.monotonic()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Keep a session up until `stop` is set. Raises `PluginStopped` when retrying is futile."""
+        self._stop = stop
         try:
             await self._reconnect_until(stop)
         finally:
             # However it ends, running jobs are stopped and the worker threads released.
+            self._set_state("stopping")
             await self._jobs.shutdown(None)
+            self._set_state("stopped")
 
     async def _reconnect_until(self, stop: asyncio.Event) -> None:
         attempt = 0
@@ -251,6 +283,7 @@ class HubConnection:
         outbox = Outbox(channel, core)
         log.info("connected to %s as connection %s", self._url, welcome.connection_id)
         self.connected.set()
+        self._set_state("ready")
         await self._jobs.attach(outbox.send, welcome.max_message_size)
         tasks = [
             asyncio.create_task(self._receive(channel, core)),
@@ -262,6 +295,7 @@ class HubConnection:
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             if tasks[2] in done:
+                self._set_state("stopping")
                 await self._jobs.shutdown(outbox.send)
                 await outbox.drained()
                 await channel.close(CloseCode.NORMAL, "plugin stopping")
@@ -276,6 +310,7 @@ class HubConnection:
                 log.warning("disconnected from the hub: %s", error)
         finally:
             self.connected.clear()
+            self._set_state("reconnecting")
             self._jobs.detach()
             for task in tasks:
                 task.cancel()

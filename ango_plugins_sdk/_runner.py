@@ -8,6 +8,7 @@ from those threads hop onto the loop with `call_soon_threadsafe`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import json
 import logging
@@ -99,7 +100,10 @@ class _Events(JobEvents):
         if _on_loop(self._loop):
             buffer(self._key, item)
         else:
-            self._loop.call_soon_threadsafe(buffer, self._key, item)
+            # A released job's thread may log after the loop has closed (the process is
+            # exiting): nobody can send that record any more.
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(buffer, self._key, item)
 
 
 class JobRunner:

@@ -12,7 +12,14 @@ import pytest
 from hub.settings import Settings, SettingsError, documented_settings
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
-SDK_VARIABLES = ("PLUGIN_ID", "PLUGIN_SECRET", "HUB_URL", "PLUGIN_RECONNECT_MAX_DELAY")
+SDK_VARIABLES = (
+    "PLUGIN_ID",
+    "PLUGIN_SECRET",
+    "HUB_URL",
+    "PLUGIN_RECONNECT_MAX_DELAY",
+    "PLUGIN_HEALTH_PORT",
+    "PLUGIN_HEALTH_HOST",
+)
 
 FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
 ENV = {name: f.metadata["env"] for name, f in FIELDS.items()}
