@@ -27,8 +27,6 @@ if HERE not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, HERE)
 from converters import write_coco, write_yolo  # noqa: E402
 
-VERSION = "1.0.0"
-
 
 class ExportConfig(BaseModel):
     """The job's config. Unknown keys are refused, so a typo doesn't silently do nothing.
@@ -124,9 +122,7 @@ def export(job: ExportJob[ExportConfig]) -> ExportResult:
     )
 
 
-export_plugin = ExportPlugin(
-    callback=export, config_model=ExportConfig, concurrency=2, version=VERSION
-)
+export_plugin = ExportPlugin(callback=export, config_model=ExportConfig, concurrency=2)
 
 if __name__ == "__main__":
     run(export_plugin)

@@ -37,7 +37,6 @@ from explorer import (  # noqa: E402
 if TYPE_CHECKING:
     from types_boto3_s3 import S3Client
 
-VERSION = "1.0.0"
 PROGRESS_EVERY = 10
 """Items between progress reports during an import (the SDK throttles what it sends)."""
 
@@ -112,9 +111,7 @@ def _tracked(
     job.logger.info("import done: %s", stats.summary())
 
 
-explorer_plugin = FileExplorerPlugin(
-    callback=explore, config_model=ExplorerConfig, concurrency=4, version=VERSION
-)
+explorer_plugin = FileExplorerPlugin(callback=explore, config_model=ExplorerConfig, concurrency=4)
 
 if __name__ == "__main__":
     s3_client()  # now, not on the first listing (reads the environment; no network yet)

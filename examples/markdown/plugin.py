@@ -24,7 +24,6 @@ from templating import TemplateError, documents, parse_placeholders
 
 from ango_plugins_sdk import MarkdownDocument, MarkdownJob, MarkdownPlugin, run
 
-VERSION = "1.0.0"
 MAX_TRACKED_IDS = 1_000_000
 """Duplicate external ids are reported for the first this-many ids (bounded memory)."""
 ROW_STEP_UNKNOWN_TOTAL = 1000
@@ -167,7 +166,7 @@ def make_documents(job: MarkdownJob[MarkdownConfig]) -> Iterator[MarkdownDocumen
 
 
 markdown_plugin = MarkdownPlugin(
-    callback=make_documents, config_model=MarkdownConfig, concurrency=2, version=VERSION
+    callback=make_documents, config_model=MarkdownConfig, concurrency=2
 )
 
 if __name__ == "__main__":

@@ -27,7 +27,6 @@ from detector import CLASS_NAMES, BatchResult, Detector, DetectorConfig, detect_
 
 from ango_plugins_sdk import BatchModelJob, BatchModelPlugin, BBox, ModelJob, ModelPlugin, run
 
-VERSION = "1.0.0"
 CONCURRENCY = 2
 """Jobs (model) or chunks (batch) one process runs at once; OpenCV also uses several cores."""
 
@@ -89,14 +88,12 @@ model_plugin = ModelPlugin(
     config_model=DetectorConfig,
     class_names=CLASS_NAMES,
     concurrency=CONCURRENCY,
-    version=VERSION,
 )
 batch_plugin = BatchModelPlugin(
     callback=detect_batch,
     config_model=DetectorConfig,
     class_names=CLASS_NAMES,
     concurrency=CONCURRENCY,
-    version=VERSION,
 )
 
 
@@ -107,11 +104,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         action="store_true",
         help="serve batch_model jobs instead of model jobs (or set MODEL_MODE=batch)",
     )
+    parser.add_argument("--health-port", type=int, help="serve /livez and /readyz on it")
     args = parser.parse_args(argv)
     mode = os.environ.get("MODEL_MODE", "").strip().lower() or "model"
     if mode not in {"model", "batch"}:
         parser.error(f'MODEL_MODE must be "model" or "batch", got {mode!r}')
-    run(batch_plugin if args.batch or mode == "batch" else model_plugin)
+    run(
+        batch_plugin if args.batch or mode == "batch" else model_plugin,
+        health_port=args.health_port,
+    )
 
 
 if __name__ == "__main__":

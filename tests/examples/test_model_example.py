@@ -24,6 +24,8 @@ import pytest
 
 import ango_plugins_sdk
 from ango_plugins_sdk import BatchModelPlugin, BBox, InvalidConfig, ModelPlugin
+from ango_plugins_sdk.manifest import load_manifest
+from ango_plugins_sdk.testing import LocalRun, run_batch_model, run_model
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "model"
@@ -517,7 +519,8 @@ def test_the_plugins_declare_the_class_names(plugin: ModuleType) -> None:
     assert isinstance(plugin.batch_plugin, BatchModelPlugin)
     for served in (plugin.model_plugin, plugin.batch_plugin):
         assert list(getattr(served, "class_names", ())) == detector.CLASS_NAMES
-        assert served.version == plugin.VERSION
+        # The version comes from the manifest beside plugin.py.
+        assert served.version == load_manifest(EXAMPLE / "plugin.toml").version == "1.0.0"
 
 
 @needs_sdk
@@ -573,7 +576,7 @@ def test_entry_point_picks_the_plugin(
     which: str,
 ) -> None:
     ran: list[Any] = []
-    monkeypatch.setattr(plugin, "run", ran.append)
+    monkeypatch.setattr(plugin, "run", lambda served, **options: ran.append(served))
     if env is None:
         monkeypatch.delenv("MODEL_MODE", raising=False)
     else:
@@ -585,6 +588,17 @@ def test_entry_point_picks_the_plugin(
 
 
 @needs_sdk
+def test_entry_point_takes_the_health_port(
+    plugin: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ran: list[Any] = []
+    monkeypatch.setattr(plugin, "run", lambda served, **options: ran.append(options))
+    monkeypatch.delenv("MODEL_MODE", raising=False)
+    plugin.main(["--batch", "--health-port", "8081"])
+    assert ran == [{"health_port": 8081}]
+
+
+@needs_sdk
 def test_entry_point_refuses_an_unknown_mode(
     plugin: ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -592,3 +606,52 @@ def test_entry_point_refuses_an_unknown_mode(
     monkeypatch.setenv("MODEL_MODE", "bulk")
     with pytest.raises(SystemExit):
         plugin.main([])
+
+
+# --- the plugins end to end, through the SDK's runner (ango_plugins_sdk.testing) -------------
+
+
+@needs_sdk
+def test_a_model_job_end_to_end_finds_the_face(plugin: ModuleType) -> None:
+    run = run_model(plugin.model_plugin, image=PHOTO, config={"classes": ["face", "eye"]})
+    run.raise_for_failure()
+    assert [p["cls"] for p in run.predictions] == ["face", "eye", "eye"]
+    face = BBox.model_validate(run.predictions[0])
+    assert abs(_centre(face)[0] - FACE_CENTRE[0]) <= 16
+    assert abs(_centre(face)[1] - FACE_CENTRE[1]) <= 16
+    assert run.progress == [(1, 1, "3 boxes")]
+    assert run.logs[-1].message == "3 boxes (1 face, 2 eye) on astronaut.jpg"
+    # Every class the plugin declares is mapped, as a hub run with the default mapping would.
+    assert set(run.job.input["class_mapping"]) == set(detector.CLASS_NAMES)
+
+
+@needs_sdk
+def test_a_batch_chunk_end_to_end_keeps_each_tasks_failure_to_itself(
+    plugin: ModuleType, tmp_path: Path
+) -> None:
+    not_an_image = tmp_path / "notes.jpg"
+    not_an_image.write_bytes(b"GIF89a?")
+    run = run_batch_model(
+        plugin.batch_plugin, tasks=[PHOTO, not_an_image], config={"classes": ["face"]}
+    )
+    run.raise_for_failure()
+    assert list(run.predictions) == ["task-1"]
+    assert [p["cls"] for p in run.predictions["task-1"]] == ["face"]
+    assert list(run.errors) == ["task-2"]
+    assert "not an image" in run.errors["task-2"]
+    assert any(r.level == "WARNING" and "task task-2 failed" in r.message for r in run.logs)
+
+
+@needs_sdk
+@pytest.mark.parametrize("which", ["model_plugin", "batch_plugin"])
+def test_a_bad_config_fails_the_job_end_to_end(plugin: ModuleType, which: str) -> None:
+    served = getattr(plugin, which)
+    config = {"classes": ["nose"]}
+    if which == "model_plugin":
+        run: LocalRun = run_model(served, image=PHOTO, config=config)
+    else:
+        run = run_batch_model(served, tasks=[PHOTO], config=config)
+    assert run.status == "failed"
+    assert run.error is not None
+    assert run.error.kind == "ConfigError"
+    assert "nose" in run.error.message
