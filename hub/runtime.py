@@ -31,6 +31,7 @@ from hub.services import read_cache
 from hub.services.accounts import AccountService
 from hub.services.directory import DirectoryService
 from hub.services.files import FileService
+from hub.services.job_history import JobHistory
 from hub.services.jobs import JobService
 from hub.services.manifests import ManifestService
 from hub.services.plugins import PluginService
@@ -103,6 +104,7 @@ class Hub:
             self.tokens,
             max_job_size=settings.max_message_size // 2,
         )
+        self.job_history = JobHistory(self.store, self.jobs, self.plugins)
         self.workflow = WorkflowService(self.store, self.workspace, self.plugins, self.job_service)
 
     async def until_closing(self, work: Awaitable[T]) -> T | None:

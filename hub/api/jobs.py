@@ -12,10 +12,11 @@ from hub.api.common import caller, page_args
 from hub.http.bodies import json_body
 from hub.http.context import hub_of
 from hub.http.downloads import artifact_response
+from hub.http.job_export import job_history_response
 from hub.http.responses import JSONResponse
 from hub.http.views import job_view, log_view
 from hub.services.errors import Invalid
-from hub.services.jobs import JobBatchRequest, JobRequest
+from hub.services.jobs import JobBatchRequest, JobRequest, RetryRequest
 
 MAX_WAIT = 60.0
 """Seconds a `GET /api/v1/jobs/{id}?wait=` may hold its request."""
@@ -110,15 +111,27 @@ async def cancel_job(request: Request) -> Response:
 
 
 async def retry_job(request: Request) -> Response:
+    """No body (or `{}`) runs the job again; `{"only_failed": true}` retries a batch run's
+    failed tasks only."""
     principal = await caller(request)
-    job = await hub_of(request).job_service.retry(principal, request.path_params["job_id"])
+    body = await request.body()
+    retry = await json_body(request, RetryRequest) if body.strip() else RetryRequest()
+    job = await hub_of(request).job_service.retry(
+        principal, request.path_params["job_id"], only_failed=retry.only_failed
+    )
     return JSONResponse(job_view(job), status_code=202)
+
+
+async def export_jobs(request: Request) -> Response:
+    """The job history as a CSV or NDJSON download (hub/http/job_export.py)."""
+    return await job_history_response(request, await caller(request))
 
 
 routes = [
     Route("/plugins/{plugin_id}/jobs", submit_job, methods=["POST"]),
     Route("/plugins/{plugin_id}/jobs/batch", submit_jobs, methods=["POST"]),
     Route("/jobs", list_jobs, methods=["GET"]),
+    Route("/jobs/export", export_jobs, methods=["GET"]),  # before /jobs/{job_id}
     Route("/jobs/{job_id}", get_job, methods=["GET"]),
     Route("/jobs/{job_id}/logs", job_logs, methods=["GET"]),
     Route("/jobs/{job_id}/artifact", job_artifact, methods=["GET"]),

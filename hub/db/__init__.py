@@ -11,6 +11,7 @@ from hub.db.tables import (
     StoredFile,
     User,
     WebSession,
+    iso_time,
     utcnow,
 )
 
@@ -27,6 +28,7 @@ __all__ = [
     "StoredFile",
     "User",
     "WebSession",
+    "iso_time",
     "json_text",
     "utcnow",
 ]

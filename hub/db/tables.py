@@ -29,6 +29,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def iso_time(timestamp: float | None) -> str | None:
+    """A job's epoch-seconds time (jobs keep floats) as ISO 8601, in UTC."""
+    return None if timestamp is None else datetime.fromtimestamp(timestamp, UTC).isoformat()
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC datetimes on every backend (SQLite stores naive ones)."""
 

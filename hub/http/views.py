@@ -4,18 +4,12 @@ carry the same."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
-from hub.db import JobLog, StoredFile
+from hub.db import JobLog, StoredFile, iso_time
 from hub.jobs.live import Process
 from hub.jobs.queue import INTERACTIVE
 from hub.jobs.state import StoredOrActiveJob
-
-
-def _iso(timestamp: float | None) -> str | None:
-    """A job's epoch-seconds time as ISO 8601, in UTC."""
-    return None if timestamp is None else datetime.fromtimestamp(timestamp, UTC).isoformat()
 
 
 def job_view(job: StoredOrActiveJob) -> dict[str, Any]:
@@ -48,9 +42,9 @@ def job_view(job: StoredOrActiveJob) -> dict[str, Any]:
         "result": job.result,
         "error": job.error,
         "cancel_requested": job.cancel_requested_at is not None,
-        "created_at": _iso(job.created_at),
-        "started_at": _iso(job.started_at),
-        "finished_at": _iso(job.finished_at),
+        "created_at": iso_time(job.created_at),
+        "started_at": iso_time(job.started_at),
+        "finished_at": iso_time(job.finished_at),
     }
 
 
@@ -62,7 +56,7 @@ def log_view(record: JobLog) -> dict[str, Any]:
         "level": record.level,
         "message": record.message,
         "fields": record.fields,
-        "time": _iso(record.time),
+        "time": iso_time(record.time),
     }
 
 

@@ -12,6 +12,7 @@ from starlette.responses import Response
 from ango_plugins_sdk.protocol import JobStatus
 from hub.http.context import hub_of
 from hub.http.downloads import artifact_response
+from hub.http.job_export import job_history_response
 from hub.http.views import job_view, log_view
 from hub.jobs.state import StoredOrActiveJob
 from hub.services.sessions import SignedIn
@@ -165,9 +166,15 @@ async def download(request: Request, me: SignedIn) -> Response:
     return artifact_response(hub, job)
 
 
+async def export_jobs(request: Request, me: SignedIn) -> Response:
+    """The job history download, as the API's (hub/http/job_export.py)."""
+    return await job_history_response(request, me.principal)
+
+
 routes = [
     page("/jobs", list_jobs),
     page("/jobs/events", list_events),
+    page("/jobs/export", export_jobs),
     page("/jobs/{job_id}", show_job),
     page("/jobs/{job_id}/events", job_events),
     page("/jobs/{job_id}/cancel", cancel_job, methods=("POST",)),

@@ -122,3 +122,29 @@ def test_a_job_list_follows_its_unfinished_jobs(
     assert f'"{second}":{{"status":"cancelled"' in stream
     assert theirs not in stream  # another organization's job is not there
     assert stream.rstrip().endswith("data: {}")
+
+
+def test_the_job_history_downloads_from_the_jobs_page(
+    client: TestClient,
+    web_user: Callable[[Owner], WebUser],
+    acme: Owner,
+    globex: Owner,
+    make_plugin: Callable[..., dict[str, Any]],
+) -> None:
+    plugin = make_plugin(acme, name="Counter")["id"]
+    ours = _submit(client, acme, plugin, {})
+    _submit(client, globex, make_plugin(globex, name="Theirs")["id"], {})
+    user = web_user(acme)
+    page = user.get(f"/jobs?plugin_id={plugin}").text
+    assert 'action="/jobs/export"' in page
+    assert f'name="plugin_id" value="{plugin}"' in page
+    download = user.get(f"/jobs/export?plugin_id={plugin}&format=csv")
+    assert download.status_code == 200
+    assert download.headers["content-type"].startswith("text/csv")
+    lines = download.text.splitlines()
+    assert lines[0].startswith("id,created_at,")
+    assert [line.split(",")[0] for line in lines[1:]] == [ours]
+    # Signed out: the sign-in page, not the history.
+    client.cookies.clear()
+    signed_out = client.get("/jobs/export", follow_redirects=False)
+    assert signed_out.status_code in (302, 303)
