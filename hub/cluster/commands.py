@@ -103,6 +103,16 @@ class Dispatcher:
         if not await self._on_engine(lambda: _retry(self._store, self._engine, job_id)):
             await self._ask("retry", {"job_id": job_id})
 
+    async def retry_run(self, run_id: str, *, only_failed: bool, by: str) -> None:
+        """Open a finished run again (see `JobEngine.retry_run`), on whichever node
+        dispatches."""
+
+        async def here() -> None:
+            await _retry_run(self._store, self._engine, run_id, only_failed=only_failed, by=by)
+
+        if not await self._on_engine(here):
+            await self._ask("retry_run", {"run_id": run_id, "only_failed": only_failed, "by": by})
+
     async def end_plugin_jobs(self, plugin_id: str) -> None:
         if not await self._on_engine(lambda: self._engine.end_plugin_jobs(plugin_id)):
             await self._ask("end_plugin_jobs", {"plugin_id": plugin_id})
@@ -152,6 +162,44 @@ async def _retry(
         await engine.retry(job)
 
 
+async def children_of(store: Store, run: StoredOrActiveJob) -> list[JobRow]:
+    """The stored children of a run (a batch run's chunks, of every round), oldest first."""
+    async with store.read() as session:
+        rows = await session.scalars(
+            select(JobRow)
+            .where(
+                JobRow.plugin_id == run.plugin_id,
+                JobRow.type == run.type,
+                JobRow.input["parent_id"].as_string() == run.id,
+            )
+            .order_by(JobRow.created_at, JobRow.id)
+        )
+        return list(rows)
+
+
+async def _retry_run(
+    store: Store,
+    engine: JobEngine,
+    run_id: str,
+    *,
+    only_failed: bool,
+    by: str,
+    forget: Effect | None = None,
+) -> None:
+    # The engine's copies first: a run or chunk may have ended a moment ago, unwritten.
+    run: StoredOrActiveJob | None = engine.active(run_id)
+    if run is None:
+        async with store.read() as session:
+            run = await session.get(JobRow, run_id)
+    children: list[StoredOrActiveJob] = []
+    if run is not None:
+        children = [engine.active(row.id) or row for row in await children_of(store, run)]
+    if forget is not None:
+        engine.also(forget)  # no await until the retry is recorded: one transaction
+    if run is not None and JobStatus(run.status).is_terminal:
+        await engine.retry_run(run, children, only_failed=only_failed, by=by)
+
+
 async def _in_the_books(engine: JobEngine, job_id: str) -> ActiveJob | None:
     """The engine's job, adopted first when another node stored it and its adopt command
     has not been applied yet (a cancel may overtake it)."""
@@ -183,6 +231,14 @@ class CommandConsumer:
             "adopt": self._adopt,
             "cancel": self._cancel,
             "retry": lambda p, forget: _retry(store, engine, p["job_id"], forget),
+            "retry_run": lambda p, forget: _retry_run(
+                store,
+                engine,
+                p["run_id"],
+                only_failed=bool(p["only_failed"]),
+                by=str(p["by"]),
+                forget=forget,
+            ),
             "end_plugin_jobs": self._end_plugin_jobs,
             "disconnect": self._disconnect,
         }

@@ -4,9 +4,10 @@
   dispatcher). Taking it over increments the epoch; every write of the engine checks it.
 - `hub_nodes`: the nodes that are up, for `/healthz` and to refuse local storage shared by
   several nodes.
-- `hub_commands`: what other nodes ask of the dispatcher (adopt new jobs, cancel, retry,
-  end a deleted plugin's jobs, close a plugin's connections). Applied and deleted in the
-  dispatcher's fenced transactions, so each is applied once, whoever is dispatcher then.
+- `hub_commands`: what other nodes ask of the dispatcher (adopt new jobs, cancel, retry a
+  job or a batch run, end a deleted plugin's jobs, close a plugin's connections). Applied
+  and deleted in the dispatcher's fenced transactions, so each is applied once, whoever is
+  dispatcher then.
 - `live_processes`: the plugin processes connected to the dispatcher, so that every node
   can answer "is it live, and where" without a socket of its own.
 - `shared_keys`: the signing key of job tokens and CSRF tokens when HUB_SECRET_KEY is not

@@ -9,7 +9,7 @@ new module here (a `JobKind`), added to `KINDS`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ango_plugins_sdk.protocol import JobStatus, JobType
@@ -89,3 +89,14 @@ class JobTypes:
 
     def run_outcome(self, run: ActiveJob) -> tuple[JobStatus, dict[str, Any] | None]:
         return self[run.type].run_outcome(run)
+
+    def rerun(
+        self,
+        run: ActiveJob,
+        children: Sequence[ActiveJob],
+        *,
+        only_failed: bool,
+        by: str,
+        now: float,
+    ) -> tuple[list[ActiveJob], str]:
+        return self[run.type].rerun(run, children, only_failed=only_failed, by=by, now=now)

@@ -8,7 +8,8 @@ A type decides four things, each in its own module (hub/job_types/<type>.py):
   job's input, served by `data_paths`), behind the attempt's job token;
 - **outcome**: what a successful output means and what it writes (`apply`), in the same
   transaction as the job's final status;
-- **runs** (batch model only): a job whose work is done by child jobs (`is_run`, `fold`).
+- **runs** (batch model only): a job whose work is done by child jobs (`is_run`, `fold`),
+  and opened again with new children by a retry (`rerun`).
 
 Nothing here knows HTTP: a data path takes a `DataRequest` and gives back a `DataAnswer`,
 which hub/api/job_io.py turns into a response.
@@ -17,7 +18,7 @@ which hub/api/job_io.py turns into a response.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
@@ -28,7 +29,7 @@ from ango_plugins_sdk.protocol.workspace import AssetIn, ProjectInfo
 from hub.blobs import Storage
 from hub.jobs.engine import Applied
 from hub.jobs.queue import BATCH
-from hub.jobs.state import ActiveJob
+from hub.jobs.state import ActiveJob, StoredOrActiveJob
 from hub.jobs.tokens import JobTokens
 from hub.security import new_id
 from hub.services.errors import Invalid
@@ -221,8 +222,8 @@ class JobKind:
             submission.organization_id, submission.project_id
         )
 
-    def check_retry(self) -> None:
-        """Raise if a job of this type may not be retried on its own."""
+    def check_retry(self, job: StoredOrActiveJob) -> None:
+        """Raise if this finished job may not be retried on its own."""
 
     # dispatch
 
@@ -253,6 +254,19 @@ class JobKind:
         raise NotImplementedError(f"{self.type} jobs have no runs")
 
     def run_outcome(self, run: ActiveJob) -> tuple[JobStatus, dict[str, Any] | None]:
+        raise NotImplementedError(f"{self.type} jobs have no runs")
+
+    def rerun(
+        self,
+        run: ActiveJob,
+        children: Sequence[ActiveJob],
+        *,
+        only_failed: bool,
+        by: str,
+        now: float,
+    ) -> tuple[list[ActiveJob], str]:
+        """Open a finished run again with new children (all its work, or what failed); the
+        new children and what to log. No children: nothing to do."""
         raise NotImplementedError(f"{self.type} jobs have no runs")
 
 

@@ -6,12 +6,15 @@ one bad task never sinks the run, and the run's summary gathers every chunk's.""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ango_plugins_sdk.protocol import JobStatus, JobType
 from ango_plugins_sdk.protocol.workspace import ExportedTask
+from hub.db import iso_time
 from hub.job_types import predictions
 from hub.job_types.base import (
     DataPath,
@@ -25,8 +28,9 @@ from hub.job_types.base import (
 from hub.job_types.model import asset_answer
 from hub.jobs.engine import Applied
 from hub.jobs.queue import BATCH
-from hub.jobs.state import ActiveJob, error
+from hub.jobs.state import ActiveJob, StoredOrActiveJob, error, move
 from hub.paths import job_data_path
+from hub.security import new_id
 from hub.services.errors import Conflict, Forbidden, Invalid
 
 DEFAULT_CHUNK_SIZE = 16
@@ -117,8 +121,14 @@ class BatchModelKind(JobKind):
             tasks.append(task)
         return tasks
 
-    def check_retry(self) -> None:
-        raise Conflict("a batch run or chunk is not retried alone: submit a new run")
+    def check_retry(self, job: StoredOrActiveJob) -> None:
+        if job.operation != "run":
+            parent = (job.input or {}).get("parent_id")
+            raise Conflict(
+                "a chunk is not retried alone: retry its run "
+                f'(POST /api/v1/jobs/{parent}/retry, with {{"only_failed": true}} for just '
+                "the tasks that failed)"
+            )
 
     def data_paths(self) -> list[DataPath]:
         return [DataPath("GET", "assets/{asset_id}", self._asset)]
@@ -197,6 +207,73 @@ class BatchModelKind(JobKind):
         run.progress_message = f"{summary['done']} done, {summary['failed']} failed"
         return bool(summary["chunks_finished"] >= summary["chunks"])
 
+    def rerun(
+        self,
+        run: ActiveJob,
+        children: Sequence[ActiveJob],
+        *,
+        only_failed: bool,
+        by: str,
+        now: float,
+    ) -> tuple[list[ActiveJob], str]:
+        """Open a finished run again as a new round: new chunks for its failed tasks (or for
+        all its tasks), the round that ended kept in `history`. Returns the new chunks (none:
+        nothing to do, and the run is left as it was) and what to log."""
+        outcome = run_tasks(children)
+        tasks = outcome.failed_tasks() if only_failed else list(outcome.tasks.values())
+        if not tasks:
+            return [], ""
+        previous = dict(run.result or _empty_summary(len(outcome.tasks), 0))
+        round_number = int(previous.get("round", 1))
+        history = [*previous.get("history", []), _round_record(run, previous, round_number)]
+        chunk_size = int(run.input.get("chunk_size") or DEFAULT_CHUNK_SIZE)
+        groups = [tasks[i : i + chunk_size] for i in range(0, len(tasks), chunk_size)]
+        summary = _empty_summary(len(outcome.tasks), len(groups))
+        if only_failed:
+            # The tasks not retried keep their outcome (done) and what they wrote.
+            summary["done"] = len(outcome.tasks) - len(tasks)
+            for key in ("predictions_written", "unmapped", "rejected"):
+                summary[key] = int(previous.get(key, 0))
+        summary |= {
+            "round": round_number + 1,
+            "retried": "failed" if only_failed else "all",
+            "history": history,
+        }
+        move(run, JobStatus.QUEUED)
+        move(run, JobStatus.RUNNING)
+        run.result, run.error = summary, None
+        run.started_at, run.finished_at = now, None
+        run.progress_current = float(summary["done"])
+        run.progress_total = float(max(summary["total"], 1))
+        run.progress_message = f"{summary['done']} done, 0 failed"
+        template = children[0] if children else run
+        common = {
+            "project_id": run.input["project_id"],
+            "class_mapping": run.input.get("class_mapping", {}),
+            "overwrite": run.input.get("overwrite", True),
+        }
+        chunks = [
+            ActiveJob(
+                id=new_id(),
+                organization_id=run.organization_id,
+                plugin_id=run.plugin_id,
+                created_by=by,
+                type=run.type,
+                operation="chunk",
+                config=run.config,
+                input={**common, "tasks": group, "parent_id": run.id, "round": round_number + 1},
+                priority=run.priority,
+                timeout_s=template.timeout_s,
+                status=JobStatus.QUEUED,
+                created_at=now,
+                required_version=run.required_version,
+            )
+            for group in groups
+        ]
+        what = f"the {len(tasks)} failed tasks" if only_failed else f"all {len(tasks)} tasks"
+        note = f"retried by user {by}: round {round_number + 1}, {what} in {len(chunks)} chunks"
+        return chunks, note
+
     def run_outcome(self, run: ActiveJob) -> tuple[JobStatus, dict[str, Any] | None]:
         """How a run whose chunks are all in ends: failed only if no task made it."""
         summary = run.result or {}
@@ -205,6 +282,65 @@ class BatchModelKind(JobKind):
             message = f"every task failed ({summary['failed']}); the first said: {first}"
             return JobStatus.FAILED, error(message, "BatchFailed")
         return JobStatus.SUCCEEDED, None
+
+
+@dataclass
+class RunTasks:
+    """A run's tasks (as its chunks carry them, in order) and each one's latest outcome."""
+
+    tasks: dict[str, dict[str, Any]]
+    failed: dict[str, str]
+    """`{task_id: reason}` for every task whose latest chunk did not do it."""
+    unfinished: int
+    """Chunks not finished yet (a cancelled run's running chunks, still stopping)."""
+
+    def failed_tasks(self) -> list[dict[str, Any]]:
+        return [task for task_id, task in self.tasks.items() if task_id in self.failed]
+
+
+def run_tasks(children: Sequence[StoredOrActiveJob]) -> RunTasks:
+    """Read from the chunks themselves, not from the run's summary (which lists at most
+    MAX_FAILED_TASKS_LISTED failures, and misses chunks that ended after a cancel): a later
+    round's outcome for a task replaces an earlier one's."""
+    tasks: dict[str, dict[str, Any]] = {}
+    failed: dict[str, str] = {}
+    unfinished = 0
+    ordered = sorted(children, key=lambda c: (int(c.input.get("round", 1)), c.created_at, c.id))
+    for chunk in ordered:
+        chunk_tasks = chunk.input.get("tasks", [])
+        for task in chunk_tasks:
+            tasks.setdefault(task["task_id"], task)
+        status = JobStatus(chunk.status)
+        if not status.is_terminal:
+            unfinished += 1
+            continue
+        if status == JobStatus.SUCCEEDED and isinstance(chunk.result, dict):
+            errors = chunk.result.get("errors") or {}
+        else:
+            reason = (chunk.error or {}).get("message") or f"chunk {chunk.status}"
+            errors = {task["task_id"]: reason for task in chunk_tasks}
+        for task in chunk_tasks:
+            task_id = task["task_id"]
+            if task_id in errors:
+                failed[task_id] = str(errors[task_id])
+            else:
+                failed.pop(task_id, None)
+    return RunTasks(tasks, failed, unfinished)
+
+
+def _round_record(run: ActiveJob, summary: dict[str, Any], number: int) -> dict[str, Any]:
+    """What the history keeps of a round that ended."""
+    return {
+        "round": number,
+        "retried": summary.get("retried"),
+        "status": run.status,
+        "total": summary.get("total", 0),
+        "done": summary.get("done", 0),
+        "failed": summary.get("failed", 0),
+        "predictions_written": summary.get("predictions_written", 0),
+        "started_at": iso_time(run.started_at),
+        "finished_at": iso_time(run.finished_at),
+    }
 
 
 def _chunk_size(submission: Submission) -> int:

@@ -267,6 +267,44 @@ class JobEngine(PluginReports, Leases):
         await self._committer.commit()
         return job
 
+    async def retry_run(
+        self,
+        row: StoredOrActiveJob,
+        children: list[StoredOrActiveJob],
+        *,
+        only_failed: bool,
+        by: str,
+    ) -> ActiveJob | None:
+        """Open a finished run again, same id, with new children for all its work or for
+        what failed (the type decides: `rerun`), stored in one transaction. None when there
+        is nothing to do: the run or one of its children is still active, or nothing failed."""
+        held = self._active.get(row.id)
+        if held is not None and not held.is_terminal:
+            return None
+        if any(not JobStatus(child.status).is_terminal for child in children):
+            return None
+        run = ActiveJob.from_row(row)
+        chunks, note = self._rules.rerun(
+            run,
+            [ActiveJob.from_row(child) for child in children],
+            only_failed=only_failed,
+            by=by,
+            now=self._clock(),
+        )
+        if not chunks:
+            return None
+        self._active[run.id] = run
+        self._hub_log(run, "INFO", note)
+        self._committer.touch(run)
+        for chunk in chunks:
+            self._active[chunk.id] = chunk
+            self._committer.add(chunk)
+            self._enqueue(chunk)
+        if run.plugin_id in self._deleted_plugins:
+            self._end_plugin_jobs(run.plugin_id)
+        await self._committer.commit()
+        return run
+
     async def end_plugin_jobs(self, plugin_id: str) -> int:
         """The plugin is gone: every unfinished job of it ends now as cancelled, running ones
         without the usual grace (no process of it can report any more). Returns how many."""

@@ -9,7 +9,7 @@ import asyncio
 import logging
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -50,6 +50,19 @@ class TypeRules(Protocol):
 
     def run_outcome(self, run: ActiveJob) -> tuple[JobStatus, dict[str, Any] | None]:
         """How a run ends once every child is in."""
+        ...
+
+    def rerun(
+        self,
+        run: ActiveJob,
+        children: Sequence[ActiveJob],
+        *,
+        only_failed: bool,
+        by: str,
+        now: float,
+    ) -> tuple[list[ActiveJob], str]:
+        """Open a finished run again (moved to running, its summary a new round) with new
+        children; returns them and what to log. No children: nothing to do, the run unchanged."""
         ...
 
 

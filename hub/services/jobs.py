@@ -14,11 +14,12 @@ from sqlalchemy import select
 
 from ango_plugins_sdk.protocol import Backoff, JobStatus
 from ango_plugins_sdk.protocol.messages import checked_json
-from hub.cluster.commands import Dispatcher
+from hub.cluster.commands import Dispatcher, children_of
 from hub.db import JobLog, JobRow, Store
 from hub.db.paging import newest_first
 from hub.job_types import JobTypes
 from hub.job_types.base import PluginFacts, Submission
+from hub.job_types.batch_model import RunTasks, run_tasks
 from hub.jobs.engine import JobEngine
 from hub.jobs.queue import PRIORITIES
 from hub.jobs.state import ActiveJob, StoredOrActiveJob
@@ -51,6 +52,13 @@ class JobBatchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     jobs: Annotated[list[JobRequest], Field(min_length=1, max_length=MAX_JOBS_PER_REQUEST)]
+
+
+class RetryRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    only_failed: bool = False
+    """For a batch run: only its failed tasks (else all of them)."""
 
 
 class JobService:
@@ -264,13 +272,42 @@ class JobService:
         await self._dispatcher.cancel(job.id, "cancelled by user")
         return await self.get(principal, job_id)
 
-    async def retry(self, principal: Principal, job_id: str) -> StoredOrActiveJob:
+    async def retry(
+        self, principal: Principal, job_id: str, *, only_failed: bool = False
+    ) -> StoredOrActiveJob:
+        """Run a finished job again, same id. A batch run is opened again as a new round
+        with new chunks: for the tasks that failed (`only_failed`) or for all of its tasks."""
         job = await self.get(principal, job_id)
         if not JobStatus(job.status).is_terminal:
             raise Conflict(f"job {job_id} is still {job.status}; cancel it first")
-        self._job_types[job.type].check_retry()
+        kind = self._job_types[job.type]
+        is_run = kind.is_run(ActiveJob.from_row(job))
+        if not is_run:
+            kind.check_retry(job)
+            if only_failed:
+                raise Invalid("only_failed is for a batch run (a batch_model job, operation run)")
         # Still there and still usable (an install stops working when the plugin turns
         # private); the retry keeps the job's version pin.
         await self._plugins.usable(principal.organization_id, job.plugin_id)
-        await self._dispatcher.retry(job.id)
+        if not is_run:
+            await self._dispatcher.retry(job.id)
+            return await self.get(principal, job_id)
+        tasks = await self.run_tasks(job)
+        if tasks.unfinished:
+            raise Conflict(
+                f"{tasks.unfinished} chunks of run {job_id} are still stopping; retry once "
+                "they have ended"
+            )
+        if only_failed and not tasks.failed:
+            raise Conflict(f"run {job_id} has no failed task to retry")
+        if not tasks.tasks:
+            raise Conflict(f"run {job_id} has no task to run again")
+        await self._dispatcher.retry_run(job.id, only_failed=only_failed, by=principal.user_id)
         return await self.get(principal, job_id)
+
+    async def run_tasks(self, run: StoredOrActiveJob) -> RunTasks:
+        """A run's tasks and which of them failed, read from its chunks (every round)."""
+        children = [
+            self._engine.active(row.id) or row for row in await children_of(self._store, run)
+        ]
+        return run_tasks(children)

@@ -9,7 +9,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ango_plugins_sdk.protocol import JobStatus
+from ango_plugins_sdk.protocol import JobStatus, JobType
 from hub.http.context import hub_of
 from hub.http.downloads import artifact_response
 from hub.http.job_export import job_history_response
@@ -17,7 +17,7 @@ from hub.http.views import job_view, log_view
 from hub.jobs.state import StoredOrActiveJob
 from hub.services.sessions import SignedIn
 from hub.web.events import Frames, frame, stream
-from hub.web.pages import page, redirect, render
+from hub.web.pages import form_text, page, redirect, render
 
 POLL_INTERVAL = 0.25
 """How often a job page's stream looks for news (the job itself is read from memory
@@ -57,13 +57,31 @@ async def show_job(request: Request, me: SignedIn) -> Response:
     job = await hub.job_service.get(me.principal, request.path_params["job_id"])
     view = job_view(job)
     plugins = await hub.plugins.usable_plugins(me.principal.organization_id)
+    terminal = JobStatus(job.status).is_terminal
+    is_run = job.type == JobType.BATCH_MODEL and job.operation == "run"
+    # A finished run's retry buttons, with what each would run. A run that ended by itself
+    # folded every chunk, so its summary's counts are exact; a cancelled one did not (its
+    # chunks ended after it), so its chunks are read, and nothing is offered while one of
+    # them is still stopping.
+    run_retry = None
+    if is_run and terminal:
+        summary = job.result if isinstance(job.result, dict) else {}
+        if job.status != JobStatus.CANCELLED:
+            run_retry = {"failed": summary.get("failed", 0), "total": summary.get("total", 0)}
+        else:
+            tasks = await hub.job_service.run_tasks(job)
+            if not tasks.unfinished:
+                run_retry = {"failed": len(tasks.failed), "total": len(tasks.tasks)}
     return render(
         request,
         "jobs/detail.html",
         section="jobs",
         job=view,
         plugin_names={p.id: p.name for p in plugins},
-        terminal=JobStatus(job.status).is_terminal,
+        terminal=terminal,
+        is_run=is_run,
+        is_chunk=job.type == JobType.BATCH_MODEL and job.operation == "chunk",
+        run_retry=run_retry,
     )
 
 
@@ -156,7 +174,13 @@ async def cancel_job(request: Request, me: SignedIn) -> Response:
 
 
 async def retry_job(request: Request, me: SignedIn) -> Response:
-    job = await hub_of(request).job_service.retry(me.principal, request.path_params["job_id"])
+    """Retry; for a batch run, `only_failed=1` retries its failed tasks only."""
+    form = await request.form()
+    job = await hub_of(request).job_service.retry(
+        me.principal,
+        request.path_params["job_id"],
+        only_failed=form_text(form, "only_failed") == "1",
+    )
     return redirect(f"/jobs/{job.id}")
 
 

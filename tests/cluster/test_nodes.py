@@ -15,6 +15,7 @@ from hub.cluster.node import SharedLocalStorage
 from hub.db.cluster_tables import DispatcherLease
 from tests.cluster.conftest import Node, StartNode
 from tests.hub.conftest import Owner, basic_auth, wait_until
+from tests.hub.test_batch_retry import ended, finished_run, project_with_tasks, work
 from tests.hub.test_gateway import say_hello
 
 pytestmark = pytest.mark.timeout(60)
@@ -127,6 +128,40 @@ def test_jobs_changed_on_another_node_reach_the_plugin(
         wait_until(lambda: job_status(other, acme, job["job_id"])() == "succeeded", what="done")
     body = api(other, acme, "GET", f"/jobs/{job['job_id']}").json()
     assert (body["result"], body["attempts"]) == ({"done": True}, 2)
+
+
+def test_a_batch_run_retried_through_another_node_runs_its_failed_tasks(
+    start_node: StartNode, owner: Callable[[Node], Owner]
+) -> None:
+    dispatcher, other = two_nodes(start_node)
+    acme = owner(other)
+    plugin = api(other, acme, "POST", "/plugins", json={"name": "b", "type": "batch_model"}).json()
+    project_id, task_ids = project_with_tasks(other.client, acme, 4)
+    with plugin_socket(dispatcher, plugin) as ws:
+        say_hello(ws, job_type="batch_model", capacity=1)
+        run = finished_run(
+            other.client,
+            acme,
+            ws,
+            plugin["id"],
+            project_id,
+            tasks=4,
+            chunk_size=2,
+            failing={task_ids[2]},
+        )
+        assert (run["result"]["done"], run["result"]["failed"]) == (3, 1)
+        # The retry travels as a command to the dispatcher, which opens the run again.
+        retried = api(other, acme, "POST", f"/jobs/{run['id']}/retry", json={"only_failed": True})
+        assert retried.status_code == 202, retried.text
+        (again,) = work(ws, 1)
+        assert [t["task_id"] for t in again["input"]["tasks"]] == [task_ids[2]]
+        done = ended(other.client, acme, run["id"])
+    assert (done["status"], done["result"]["done"], done["result"]["failed"]) == (
+        "succeeded",
+        4,
+        0,
+    )
+    assert len(done["result"]["history"]) == 1
 
 
 def test_a_cancel_that_overtakes_the_adoption_of_its_job_still_cancels_it(

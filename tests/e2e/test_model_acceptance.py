@@ -217,4 +217,8 @@ def test_cancelling_a_batch_run_stops_its_remaining_chunks(
     wait_until(
         lambda: all(hub.job(c["id"])["status"] == "cancelled" for c in chunks), timeout=PATIENCE
     )
-    assert hub.api("POST", f"/jobs/{run['id']}/retry").status_code == 409
+    # A chunk is not retried alone; the run is, for its tasks that did not get done.
+    assert hub.api("POST", f"/jobs/{chunks[0]['id']}/retry").status_code == 409
+    retried = hub.api("POST", f"/jobs/{run['id']}/retry", json={"only_failed": True})
+    assert retried.status_code == 202, retried.text
+    assert retried.json()["result"]["round"] == 2

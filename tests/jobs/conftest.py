@@ -96,6 +96,17 @@ class PassThrough:
     def run_outcome(self, run: ActiveJob) -> tuple[JobStatus, dict[str, Any] | None]:
         raise AssertionError("no runs here")
 
+    def rerun(
+        self,
+        run: ActiveJob,
+        children: Sequence[ActiveJob],
+        *,
+        only_failed: bool,
+        by: str,
+        now: float,
+    ) -> tuple[list[ActiveJob], str]:
+        raise AssertionError("no runs here")
+
 
 @dataclass
 class Harness:

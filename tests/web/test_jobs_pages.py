@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from tests.hub.conftest import basic_auth
+from tests.hub.test_batch_retry import chunks_of, ended, finished_run, project_with_tasks, work
+from tests.hub.test_gateway import say_hello
 from tests.web.conftest import Owner, TestClient, WebUser
 
 
@@ -148,3 +151,71 @@ def test_the_job_history_downloads_from_the_jobs_page(
     client.cookies.clear()
     signed_out = client.get("/jobs/export", follow_redirects=False)
     assert signed_out.status_code in (302, 303)
+
+
+def test_a_finished_batch_run_offers_retry_failed_and_rerun_all(
+    client: TestClient,
+    acme: Owner,
+    web_user: Callable[[Owner], WebUser],
+    make_plugin: Callable[..., dict[str, Any]],
+) -> None:
+    project_id, task_ids = project_with_tasks(client, acme, 6)
+    plugin = make_plugin(acme, type="batch_model")
+    user = web_user(acme)
+    failing = {task_ids[0], task_ids[4]}
+    with client.websocket_connect(
+        "/ws/plugin", headers=basic_auth(plugin["id"], plugin["secret"])
+    ) as ws:
+        say_hello(ws, capacity=1)
+        run = finished_run(
+            client, acme, ws, plugin["id"], project_id, tasks=6, chunk_size=3, failing=failing
+        )
+        page = user.get(f"/jobs/{run['id']}").text
+        assert "Retry failed tasks (2)" in page
+        assert "Re-run all (6)" in page
+        assert 'name="only_failed" value="1"' in page
+        assert ">Retry</button>" not in page  # the plain retry is not a run's
+        # A chunk offers no retry of its own, and links to its run.
+        chunk = next(j for j in chunks_of(client, acme, plugin["id"], run["id"]))
+        chunk_page = user.get(f"/jobs/{chunk['id']}").text
+        assert "/retry" not in chunk_page
+        assert f'href="/jobs/{run["id"]}"' in chunk_page
+
+        # Without the CSRF token nothing happens.
+        assert (
+            user.post(f"/jobs/{run['id']}/retry", {"only_failed": "1"}, csrf="").status_code == 403
+        )
+        posted = user.post(f"/jobs/{run['id']}/retry", {"only_failed": "1"})
+        assert (posted.status_code, posted.headers["location"]) == (303, f"/jobs/{run['id']}")
+        running = user.get(f"/jobs/{run['id']}").text
+        assert "Retry failed tasks" not in running
+        assert "Re-run all" not in running
+        (again,) = work(ws, 1)
+        assert {t["task_id"] for t in again["input"]["tasks"]} == failing
+        ended(client, acme, run["id"])
+
+    done = user.get(f"/jobs/{run['id']}").text
+    assert "Retry failed tasks" not in done  # nothing failed any more
+    assert "Re-run all (6)" in done
+
+
+def test_a_cancelled_batch_run_offers_its_undone_tasks_again(
+    client: TestClient,
+    acme: Owner,
+    web_user: Callable[[Owner], WebUser],
+    make_plugin: Callable[..., dict[str, Any]],
+) -> None:
+    project_id, _ = project_with_tasks(client, acme, 3)
+    plugin = make_plugin(acme, type="batch_model")
+    run = client.post(
+        f"/api/v1/plugins/{plugin['id']}/jobs",
+        headers=acme.headers,
+        json={"project_id": project_id, "config": {"chunk_size": 2}},
+    ).json()
+    user = web_user(acme)
+    assert "Re-run all" not in user.get(f"/jobs/{run['id']}").text  # still running
+    assert user.post(f"/jobs/{run['id']}/cancel").status_code == 303
+    # No process took a chunk: its summary counts nothing, its chunks say all 3 failed.
+    page = user.get(f"/jobs/{run['id']}").text
+    assert "Retry failed tasks (3)" in page
+    assert "Re-run all (3)" in page
