@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 
 from starlette.requests import Request
@@ -10,7 +9,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from hub.api.common import caller, page_args
-from hub.http.bodies import capped_request, json_body
+from hub.http.bodies import json_body
 from hub.http.context import hub_of
 from hub.http.downloads import artifact_response
 from hub.http.job_export import job_history_response
@@ -116,16 +115,9 @@ async def retry_job(request: Request) -> Response:
     """No body (or `{}`) runs the job again; `{"only_failed": true}` retries a batch run's
     failed tasks only."""
     principal = await caller(request)
-    raw = await capped_request(request, MAX_RETRY_BODY).body()
-    retry = RetryRequest()
-    if raw.strip():
-        try:
-            data = json.loads(raw)
-        except ValueError:
-            raise Invalid("request body must be JSON, or empty") from None
-        if not isinstance(data, dict):
-            raise Invalid("request body must be a JSON object")
-        retry = RetryRequest.model_validate(data)
+    retry = await json_body(
+        request, RetryRequest, max_bytes=MAX_RETRY_BODY, if_empty=RetryRequest()
+    )
     job = await hub_of(request).job_service.retry(
         principal, request.path_params["job_id"], only_failed=retry.only_failed
     )

@@ -3,6 +3,7 @@ JSON model, as an uploaded file part's chunks, or stored whole as a job file."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
@@ -46,15 +47,25 @@ def capped_request(request: Request, max_bytes: int) -> Request:
     return Request(request.scope, capped_receive)
 
 
-async def json_body(request: Request, model: type[Model], *, max_bytes: int | None = None) -> Model:
-    """The body validated into `model`; not JSON, or not an object, is a clear 422.
+async def json_body(
+    request: Request,
+    model: type[Model],
+    *,
+    max_bytes: int | None = None,
+    if_empty: Model | None = None,
+) -> Model:
+    """The body validated into `model`; not JSON, or not an object, is a clear 422. With
+    `if_empty`, an empty body (or only whitespace) is that instead.
 
     Every JSON body is read through the cap (HUB_MAX_BODY_SIZE, or a route's own documented
     `max_bytes`): a JSON document is parsed whole, so an unbounded one is unbounded memory.
     """
     limit = hub_of(request).settings.max_body_size if max_bytes is None else max_bytes
     try:
-        data: Any = await capped_request(request, limit).json()
+        raw = await capped_request(request, limit).body()
+        if if_empty is not None and not raw.strip():
+            return if_empty
+        data: Any = json.loads(raw)
     except (ValueError, RecursionError):
         raise Invalid(
             "request body must be JSON (and nested at most a few hundred levels)"
